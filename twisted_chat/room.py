@@ -1,0 +1,180 @@
+"""
+The room: who is here, what they are called, and who hears what.
+
+A L{Room} knows nothing of sockets or reactors. A member is anything with a
+C{name} and a way to take outgoing bytes (L{Member}), so the telnet protocol,
+and later a web socket, SSH or a Redis link, all join the same rooms and the
+whole chat logic runs in memory in tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from itertools import count
+from typing import Protocol
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from twisted_chat import text
+
+log = Logger()
+
+NAME_RULE = re.compile(r"[A-Za-z0-9_.\-]{1,24}")
+NAME_HELP = "1 to 24 letters, digits, '_', '-' or '.'"
+
+
+class Member(Protocol):
+    """
+    Someone in a room, as the room sees them.
+
+    C{send} must queue the bytes for delivery and return at once: it never
+    blocks and never raises for a connection that has gone away. C{close}
+    ends the member's session once what was sent has been delivered.
+    """
+
+    name: str
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Room:
+    """
+    A set of uniquely named members and the fan-out between them.
+
+    Guarantees: names are unique ignoring case; a line from one member
+    reaches every other member exactly once, encoded once and shared as the
+    same bytes; a member whose C{send} fails is removed and never stops
+    delivery to the others.
+    """
+
+    def __init__(self, server_name: str = "twisted_chat") -> None:
+        self.server_name = server_name
+        self._by_key: dict[str, Member] = {}
+        # Rebuilt on join/leave so the fan-out loop iterates a stable tuple.
+        self._everyone: tuple[Member, ...] = ()
+        self._guest_numbers = count(1)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __contains__(self, member: object) -> bool:
+        name = getattr(member, "name", None)
+        return isinstance(name, str) and self._by_key.get(name.casefold()) is member
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        """Everyone here, in the order they joined."""
+        return self._everyone
+
+    @property
+    def names(self) -> list[str]:
+        """Everyone's name, sorted ignoring case."""
+        return sorted((m.name for m in self._everyone), key=str.casefold)
+
+    def find(self, name: str) -> Member | None:
+        """The member called C{name} (ignoring case), if any."""
+        return self._by_key.get(name.casefold())
+
+    def join(self, member: Member) -> None:
+        """
+        Give C{member} a fresh guest name, greet it, and announce it to the others.
+        """
+        name = self._fresh_guest_name()
+        member.name = name
+        self._by_key[name.casefold()] = member
+        self._everyone = (*self._everyone, member)
+        member.send(
+            text.WELCOME.encode(server=self.server_name, name=name, count=len(self))
+        )
+        self.broadcast(text.JOINED.encode(name=name), exclude=member)
+
+    def leave(self, member: Member) -> None:
+        """Remove C{member} and tell the others; a member not here is ignored."""
+        if member not in self:
+            return
+        del self._by_key[member.name.casefold()]
+        self._everyone = tuple(m for m in self._everyone if m is not member)
+        self.broadcast(text.LEFT.encode(name=member.name))
+
+    def say(self, sender: Member, lines: Iterable[str]) -> None:
+        """
+        Relay C{lines} from C{sender} to everyone else, as one write each.
+        """
+        name = sender.name
+        data = b"".join(text.MESSAGE.encode(name=name, text=line) for line in lines)
+        if data:
+            self.broadcast(data, exclude=sender)
+
+    def act(self, sender: Member, action: str) -> None:
+        """Relay an action (C{/me waves}) to everyone else."""
+        self.broadcast(
+            text.ACTION.encode(name=sender.name, text=action), exclude=sender
+        )
+
+    def whisper(self, sender: Member, name: str, message: str) -> bool:
+        """
+        Deliver C{message} to the member called C{name} only.
+
+        @return: whether that member exists.
+        """
+        target = self.find(name)
+        if target is None:
+            return False
+        self._deliver(target, text.PRIVATE.encode(name=sender.name, text=message))
+        return True
+
+    def rename(self, member: Member, new_name: str) -> str | None:
+        """
+        Rename C{member} and announce it to everyone.
+
+        @return: L{None} on success, else a one-line reason for the refusal.
+        """
+        if not NAME_RULE.fullmatch(new_name):
+            return f"Invalid name {new_name!r}: use {NAME_HELP}."
+        holder = self.find(new_name)
+        if holder is not None and holder is not member:
+            return f"The name {new_name} is taken."
+        old_name = member.name
+        if old_name == new_name:
+            return f"You are already known as {new_name}."
+        del self._by_key[old_name.casefold()]
+        member.name = new_name
+        self._by_key[new_name.casefold()] = member
+        member.send(text.YOUR_NAME.encode(name=new_name))
+        self.broadcast(text.RENAMED.encode(old=old_name, new=new_name), exclude=member)
+        return None
+
+    def broadcast(self, data: bytes, exclude: Member | None = None) -> None:
+        """Send C{data}, already encoded, to every member but C{exclude}."""
+        broken: list[tuple[Member, Failure]] = []
+        for member in self._everyone:
+            if member is not exclude:
+                try:
+                    member.send(data)
+                except Exception:
+                    broken.append((member, Failure()))
+        # Removed after the loop, so their "has left" follows this line.
+        for member, failure in broken:
+            self._remove_broken(member, failure)
+
+    def _deliver(self, member: Member, data: bytes) -> None:
+        try:
+            member.send(data)
+        except Exception:
+            self._remove_broken(member, Failure())
+
+    def _remove_broken(self, member: Member, failure: Failure) -> None:
+        # One broken member must never stop delivery to the others.
+        log.failure("sending to {name} failed; removing it", failure, name=member.name)
+        self.leave(member)
+        member.close()
+
+    def _fresh_guest_name(self) -> str:
+        while True:
+            name = f"guest{next(self._guest_numbers)}"
+            if name.casefold() not in self._by_key:
+                return name
