@@ -1,0 +1,34 @@
+"""Fixtures shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ChatDaemon
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[ChatDaemon]:
+    """The real twistd daemon with default options, on a free loopback port."""
+    running = ChatDaemon(tmp_path).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[type[ChatDaemon]]:
+    """Start daemons with chosen options; all are stopped after the test."""
+    started: list[ChatDaemon] = []
+
+    def start(*options: str) -> ChatDaemon:
+        running = ChatDaemon(tmp_path / f"d{len(started)}", *options)
+        running.workdir.mkdir()
+        started.append(running)
+        return running.start()
+
+    yield start  # type: ignore[misc]
+    for running in started:
+        running.stop()

@@ -1,0 +1,251 @@
+"""
+Helpers for the end-to-end tests: the real twistd daemon as a child
+process, and plain-socket clients that wait on conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: The longest any single wait in a test may take before it fails.
+DEADLINE_SECONDS = 15.0
+
+
+def wait_for(
+    condition: Callable[[], T | None],
+    timeout: float = DEADLINE_SECONDS,
+    what: str = "condition",
+) -> T:
+    """Poll C{condition} until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+def bin_command(name: str) -> str:
+    """A console script of this Python's environment (twistd, ...)."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found beside {sys.executable} or on PATH")
+    return found
+
+
+class ChatDaemon:
+    """
+    C{twistd -n chat} as a child process, listening on a free loopback port.
+    """
+
+    def __init__(self, workdir: Path, *options: str) -> None:
+        self.workdir = workdir
+        self.log_path = workdir / "twistd.log"
+        self.options = options
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> ChatDaemon:
+        has_port = any(o == "--port" or o.startswith("--port=") for o in self.options)
+        port_options = () if has_port else ("--port", "tcp:0:interface=127.0.0.1")
+        command = [
+            bin_command("twistd"),
+            "-n",
+            "--pidfile=",
+            "--logfile",
+            str(self.log_path),
+            "chat",
+            "--server-name",
+            "testhost",
+            *port_options,
+            *self.options,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.port = int(
+            wait_for(self._listening_port, what="the daemon to listen").group(1)
+        )
+        return self
+
+    def _listening_port(self) -> re.Match[str] | None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"twistd exited with {self.process.returncode}: {self.log()}"
+            )
+        return re.search(r"listening on tcp\S* \((\d+)\)", self.log())
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log(self) -> str:
+        """Everything the daemon has logged so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the daemon and wait for it to exit; returns its exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def rss_kib(self) -> int:
+        """The daemon's resident memory, in KiB."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        assert match is not None
+        return int(match.group(1))
+
+    def connect(self, **options: object) -> LineClient:
+        """A new plain-socket client, its greeting already read."""
+        client = LineClient(self.port, **options)  # type: ignore[arg-type]
+        client.expect(r"\* Welcome to ")
+        return client
+
+
+class LineClient:
+    """A blocking socket client that reads CRLF lines with deadlines."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port), timeout=DEADLINE_SECONDS)
+        self.buffer = b""
+        self.lines: list[str] = []  # every line received, in order
+        self._seen = 0  # how far expect() has consumed self.lines
+        self.name = ""
+
+    def send(self, data: bytes | str) -> None:
+        """Send raw bytes, or a str followed by CRLF."""
+        if isinstance(data, str):
+            data = data.encode("utf-8") + b"\r\n"
+        self.sock.sendall(data)
+
+    def _read_some(self, deadline: float) -> bool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError:
+            return False
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buffer += chunk
+        *complete, self.buffer = self.buffer.split(b"\r\n")
+        self.lines.extend(line.decode("utf-8") for line in complete)
+        return True
+
+    def expect(self, pattern: str, timeout: float = DEADLINE_SECONDS) -> re.Match[str]:
+        """
+        Read until a line not yet consumed matches C{pattern} (re.search);
+        lines before it are consumed too.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._seen < len(self.lines):
+                line = self.lines[self._seen]
+                self._seen += 1
+                match = re.search(pattern, line)
+                if match:
+                    return match
+            if not self._read_some(deadline):
+                raise AssertionError(
+                    f"no line matching {pattern!r} within {timeout}s; "
+                    f"got {self.lines[-10:]!r}"
+                )
+
+    def read_lines(self, count: int, timeout: float = DEADLINE_SECONDS) -> list[str]:
+        """The next C{count} lines not yet consumed."""
+        deadline = time.monotonic() + timeout
+        while len(self.lines) - self._seen < count:
+            if not self._read_some(deadline):
+                raise AssertionError(
+                    f"wanted {count} lines within {timeout}s; "
+                    f"got {self.lines[self._seen :]!r}"
+                )
+        taken = self.lines[self._seen : self._seen + count]
+        self._seen += count
+        return taken
+
+    def expect_closed(self, timeout: float = DEADLINE_SECONDS) -> None:
+        """Read until the server closes the connection."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self._read_some(deadline):
+                pass
+        except ConnectionError:
+            return
+        raise AssertionError(f"connection still open after {timeout}s")
+
+    def unread(self) -> list[str]:
+        """Lines received but not yet consumed (without reading more)."""
+        return self.lines[self._seen :]
+
+    def nick(self, name: str) -> None:
+        """Rename and wait for the confirmation."""
+        self.send(f"/nick {name}")
+        self.expect(rf"^\* You are now known as {re.escape(name)}$")
+        self.name = name
+
+    def reset(self) -> None:
+        """Close abruptly with a TCP RST."""
+        self.sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
+        self.sock.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def run_command(
+    command: Sequence[str], timeout: float = 60, **options: object
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion, text output captured."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        list(command),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **options.pop("env", {})},  # type: ignore[dict-item]
+        **options,
+    )
+
+
+def kill_quietly(process: subprocess.Popen[bytes]) -> None:
+    """End a child we started, if it is still running."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+        process.wait()

@@ -1,0 +1,129 @@
+"""One connection in memory: framing, cleaning, batching, flow control."""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Protocol
+from twisted.internet.testing import StringTransport
+from twisted.test.iosim import connectedServerAndClient
+
+from twisted_chat.protocol import ChatProtocol
+from twisted_chat.room import Room
+from twisted_chat.server import ChatFactory, Limits
+
+
+class Connection:
+    """A ChatProtocol on a StringTransport, as the reactor would wire it."""
+
+    def __init__(self, factory: ChatFactory) -> None:
+        self.transport = StringTransport(
+            peerAddress=IPv4Address("TCP", "10.0.0.9", 4000)
+        )
+        protocol = factory.buildProtocol(self.transport.getPeer())
+        assert isinstance(protocol, ChatProtocol)
+        self.protocol = protocol
+        protocol.makeConnection(self.transport)
+
+    def lines(self) -> list[str]:
+        data = self.transport.value()
+        self.transport.clear()
+        return data.decode("utf-8").split("\r\n")[:-1]
+
+
+def make_factory(**limits: int) -> ChatFactory:
+    return ChatFactory(Room("memory"), Limits(**limits))
+
+
+def test_lines_end_at_lf_or_crlf_and_blank_lines_vanish() -> None:
+    factory = make_factory()
+    sender, listener = Connection(factory), Connection(factory)
+    listener.lines()
+    sender.protocol.dataReceived(b"a\r\nb\n\r\n  \n\tc\r")
+    assert listener.lines() == ["<guest1> a", "<guest1> b"]
+    sender.protocol.dataReceived(b"\n")
+    assert listener.lines() == ["<guest1>  c"]
+
+
+def test_one_read_is_one_write_per_recipient() -> None:
+    factory = make_factory()
+    sender, listener = Connection(factory), Connection(factory)
+    writes: list[bytes] = []
+    listener.transport.write = writes.append  # type: ignore[method-assign]
+    sender.protocol.dataReceived(b"".join(b"line %d\n" % n for n in range(100)))
+    assert len(writes) == 1
+    assert writes[0].count(b"\r\n") == 100
+
+
+def test_a_command_between_lines_keeps_its_place() -> None:
+    factory = make_factory()
+    sender, listener = Connection(factory), Connection(factory)
+    listener.lines()
+    sender.protocol.dataReceived(b"before\n/nick alice\nafter\n")
+    assert listener.lines() == [
+        "<guest1> before",
+        "* guest1 is now known as alice",
+        "<alice> after",
+    ]
+
+
+def test_overlong_line_is_refused_and_the_next_line_works() -> None:
+    factory = make_factory(max_line_length=10)
+    sender, listener = Connection(factory), Connection(factory)
+    sender.lines()
+    listener.lines()
+    sender.protocol.dataReceived(b"0123456789ABC\nshort\n")
+    assert sender.lines() == ["! Line too long (over 10 bytes); not sent."]
+    assert listener.lines() == ["<guest1> short"]
+
+
+def test_endless_line_holds_at_most_the_limit() -> None:
+    factory = make_factory(max_line_length=100)
+    sender, listener = Connection(factory), Connection(factory)
+    sender.lines()
+    listener.lines()
+    for _ in range(50):
+        sender.protocol.dataReceived(b"x" * 64)
+        assert len(sender.protocol._partial) <= 100
+    assert sender.lines() == ["! Line too long (over 100 bytes); not sent."]
+    sender.protocol.dataReceived(b"tail of it\nfine\n")
+    assert listener.lines() == ["<guest1> fine"]
+
+
+def test_paused_output_is_queued_and_overflow_drops_the_client() -> None:
+    factory = make_factory(max_queue=1000)
+    sender, slow = Connection(factory), Connection(factory)
+    slow.lines()
+    producer = slow.transport.producer
+    assert producer is not None and slow.transport.streaming
+    producer.pauseProducing()
+    sender.protocol.dataReceived(b"x" * 100 + b"\n")
+    assert slow.transport.value() == b""
+    producer.resumeProducing()
+    assert slow.lines() == ["<guest1> " + "x" * 100]
+    producer.pauseProducing()
+    for _ in range(20):
+        sender.protocol.dataReceived(b"y" * 100 + b"\n")
+    assert slow.transport.disconnecting or slow.transport.disconnected
+
+
+def test_connection_over_iosim_pump() -> None:
+    """A real protocol pair, bytes pumped through iosim's fake transports."""
+    factory = make_factory()
+    received: list[bytes] = []
+
+    class Client(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            received.append(data)
+
+    client, _server, pump = connectedServerAndClient(
+        lambda: factory.buildProtocol(None), Client
+    )
+    pump.flush()
+    assert b"Welcome to memory, guest1!" in b"".join(received)
+    client.transport.write(b"/who\n")
+    pump.flush()
+    assert b"* 1 here: guest1\r\n" in b"".join(received)
+    client.transport.write(b"/quit\n")
+    pump.flush()
+    assert len(factory.room) == 0
+    assert not factory.connections

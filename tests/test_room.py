@@ -1,0 +1,73 @@
+"""The room in memory: names, fan-out, announcements."""
+
+from __future__ import annotations
+
+from twisted_chat.room import Room
+from twisted_chat.testing import FakeMember, joined_members
+
+
+def test_join_gives_unique_guest_names_and_greets() -> None:
+    room = Room("here")
+    first, second = FakeMember(), FakeMember()
+    room.join(first)
+    room.join(second)
+    assert (first.name, second.name) == ("guest1", "guest2")
+    assert second.lines == [
+        "* Welcome to here, guest2! 2 here now. Type /help for commands."
+    ]
+    assert first.lines[-1] == "* guest2 has joined"
+
+
+def test_say_reaches_others_once_and_not_the_sender() -> None:
+    room = Room()
+    alice, bob, carol = joined_members(room, 3)
+    room.say(alice, ["one", "two"])
+    assert alice.lines == []
+    assert bob.lines == carol.lines == ["<guest1> one", "<guest1> two"]
+
+
+def test_one_batch_is_one_send_per_recipient() -> None:
+    room = Room()
+    sender, *others = joined_members(room, 4)
+    sends: list[bytes] = []
+    others[0].send = sends.append  # type: ignore[method-assign]
+    room.say(sender, [f"line {n}" for n in range(50)])
+    assert len(sends) == 1
+
+
+def test_leave_announces_and_frees_the_name() -> None:
+    room = Room()
+    alice, bob = joined_members(room, 2)
+    room.leave(alice)
+    room.leave(alice)  # a second leave is ignored
+    assert bob.lines == ["* guest1 has left"]
+    assert room.find("guest1") is None
+    assert room.rename(bob, "guest1") is None
+
+
+def test_rename_rules() -> None:
+    room = Room()
+    alice, bob = joined_members(room, 2)
+    assert room.rename(alice, "Alice") is None
+    assert room.rename(bob, "ALICE") == "The name ALICE is taken."
+    assert room.rename(bob, "") is not None
+    assert room.rename(bob, "a" * 25) is not None
+    assert room.rename(bob, "a b") is not None
+    assert room.rename(bob, "ok.name-1_") is None
+    assert room.rename(alice, "alice") is None  # a change of case only
+    assert room.names == ["alice", "ok.name-1_"]
+    assert bob.take_lines()[0] == "* guest1 is now known as Alice"
+
+
+def test_a_member_whose_send_fails_is_removed_and_others_still_get_lines() -> None:
+    room = Room()
+    sender, broken, healthy = joined_members(room, 3)
+
+    def explode(data: bytes) -> None:
+        raise OSError("socket gone")
+
+    broken.send = explode  # type: ignore[method-assign]
+    room.say(sender, ["still here?"])
+    assert healthy.lines == ["<guest1> still here?", "* guest2 has left"]
+    assert broken.closed
+    assert len(room) == 2
