@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support import DEADLINE_SECONDS, ChatDaemon, kill_quietly, run_command
@@ -79,8 +80,9 @@ def test_piped_line_is_sent_and_end_of_input_exits_zero(daemon: ChatDaemon) -> N
 
 
 def test_many_piped_lines_all_arrive_before_the_client_leaves(
-    daemon: ChatDaemon,
+    start_daemon: Callable[..., ChatDaemon],
 ) -> None:
+    daemon = start_daemon("--rate", "0")
     listener = daemon.connect()
     lines = "".join(f"line {n}\n" for n in range(500)).encode()
     result = subprocess.run(

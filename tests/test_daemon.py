@@ -114,8 +114,11 @@ def test_quit_says_goodbye_and_closes(daemon: ChatDaemon) -> None:
     bob.expect(r"^\* alice has left$")
 
 
-def test_reset_mid_traffic_never_stops_the_others(daemon: ChatDaemon) -> None:
+def test_reset_mid_traffic_never_stops_the_others(
+    start_daemon: Callable[..., ChatDaemon],
+) -> None:
     """Clients that vanish (RST, close) are announced; the rest keep chatting."""
+    daemon = start_daemon("--rate", "0")
     talker, listener = daemon.connect(), daemon.connect()
     talker.nick("talker")
     doomed = [daemon.connect() for _ in range(5)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.test.iosim import connectedServerAndClient
 
@@ -30,8 +31,14 @@ class Connection:
         return data.decode("utf-8").split("\r\n")[:-1]
 
 
-def make_factory(**limits: int) -> ChatFactory:
-    return ChatFactory(Room("memory"), Limits(**limits))
+def make_factory(clock: Clock | None = None, **limits: float) -> ChatFactory:
+    """A factory on a fake clock; flood control off unless a rate is given."""
+    limits.setdefault("rate", 0)
+    return ChatFactory(
+        Room("memory"),
+        Limits(**limits),
+        clock=clock or Clock(),  # type: ignore[arg-type]
+    )
 
 
 def test_lines_end_at_lf_or_crlf_and_blank_lines_vanish() -> None:

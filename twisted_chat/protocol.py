@@ -11,10 +11,12 @@ from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
 from twisted_chat import text
 from twisted_chat.commands import run_command, split_command, unescape_text
+from twisted_chat.flood import FloodControl, Verdict
 from twisted_chat.outbound import OutboundQueue
 from twisted_chat.telnet import TelnetFilter
 
@@ -24,33 +26,35 @@ if TYPE_CHECKING:
 log = Logger()
 
 
-def describe_peer(transport: object) -> str:
-    """C{host:port} for an IP peer, else whatever the address says of itself."""
+def describe_peer(transport: object) -> tuple[str, str | None]:
+    """
+    C{("host:port", "host")} for an IP peer; for a unix socket, a description
+    and None (no address to count connections by).
+    """
     get_peer = getattr(transport, "getPeer", None)
-    if get_peer is None:
-        return "?"
-    address = get_peer()
+    address = get_peer() if get_peer is not None else None
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
-    if host is not None and port is not None:
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return getattr(address, "name", None) or type(address).__name__
+    if isinstance(host, str) and port is not None:
+        return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"), host
+    return "unix socket" if address is not None else "?", None
 
 
-class ChatProtocol(LineReceiver):
+class ChatProtocol(LineReceiver, TimeoutMixin):
     """
     A person connected over a byte stream (telnet, nc, the terminal client).
 
     Input: telnet commands are removed, lines end at LF (a CR before it is
     dropped), each line is cleaned (L{text.clean_text}), blank lines are
-    ignored. Consecutive text lines of one read reach the room as one batch,
-    so each recipient gets one write per read, not one per line; a command
-    in between keeps its place in the order.
+    ignored, every other line passes flood control. Consecutive text lines
+    of one read reach the room as one batch, so each recipient gets one
+    write per read, not one per line; a command in between keeps its place.
 
     L{LineReceiver}'s own framing is replaced (C{dataReceived}) because it
     copies the rest of the buffer once per line and drops whatever follows
     an overlong line; C{MAX_LENGTH}, C{lineReceived} and
-    C{lineLengthExceeded} keep their meaning.
+    C{lineLengthExceeded} keep their meaning, and at most C{MAX_LENGTH}
+    bytes of an unfinished line are ever held.
     """
 
     delimiter = text.CRLF
@@ -59,45 +63,70 @@ class ChatProtocol(LineReceiver):
     def __init__(self) -> None:
         self.name = ""
         self.peer = "?"
+        self.address: str | None = None
         self._telnet = TelnetFilter()
         self._partial = b""
         self._discarding = False
         self._batch: list[str] = []
         self._outbound: OutboundQueue | None = None
+        self._flood: FloodControl | None = None
+        self._admitted = False
         self._closing = False
+        self._close_reason = ""
 
     # Twisted's hooks
 
     def connectionMade(self) -> None:
         transport = self.transport
         assert transport is not None
-        self.peer = describe_peer(transport)
-        self.MAX_LENGTH = self.factory.limits.max_line_length
+        factory = self.factory
+        limits = factory.limits
+        self.peer, self.address = describe_peer(transport)
+        fileno = getattr(transport, "fileno", None)
+        refusal = factory.refusal(self.address, fileno() if fileno else None)
+        if refusal is not None:
+            log.warn("{peer} refused: {reason}", peer=self.peer, reason=refusal)
+            self._closing = True
+            transport.write(text.ERROR.encode(text=refusal))
+            transport.loseConnection()
+            return
+        self._admitted = True
+        self.MAX_LENGTH = limits.max_line_length
         if ITCPTransport.providedBy(transport):
-            # Chat lines are small and latency matters more than packet count.
+            # Chat lines are small and latency matters more than packet count;
+            # keepalive finds peers that vanished without a FIN or RST.
             transport.setTcpNoDelay(True)
             transport.setTcpKeepAlive(True)
-        self._outbound = OutboundQueue(
-            transport, self.factory.limits.max_queue, self._output_overflowed
+        self._outbound = OutboundQueue(transport, limits.max_queue, self._overflowed)
+        self._flood = FloodControl(
+            limits.rate, limits.burst, factory.clock, limits.flood_timeout
         )
-        self.factory.connection_opened(self)
-        self.factory.room.join(self)
+        self.callLater = factory.clock.callLater  # type: ignore[assignment]
+        self.setTimeout(limits.idle_timeout or None)
+        factory.connection_opened(self)
+        factory.room.join(self)
         log.info("{peer} connected as {name}", peer=self.peer, name=self.name)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._closing = True
+        if not self._admitted:
+            return
+        self.setTimeout(None)
         self.factory.room.leave(self)
         self.factory.connection_closed(self)
         log.info(
             "{peer} ({name}) disconnected: {reason}",
             peer=self.peer,
             name=self.name,
-            reason=reason.getErrorMessage(),
+            reason=self._close_reason or reason.getErrorMessage(),
         )
 
     def dataReceived(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self.resetTimeout()
         data = self._telnet.feed(data)
-        if not data or self._closing:
+        if not data:
             return
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
@@ -114,18 +143,17 @@ class ChatProtocol(LineReceiver):
                 self.lineLengthExceeded(raw)
             else:
                 self.lineReceived(raw)
-        if len(self._partial) > self.MAX_LENGTH and not self._discarding:
-            # Never hold more than MAX_LENGTH bytes of an unfinished line.
+        if self._discarding:
+            self._partial = b""
+        elif len(self._partial) > self.MAX_LENGTH:
             self._partial = b""
             self._discarding = True
             self.lineLengthExceeded(b"")
-        elif self._discarding:
-            self._partial = b""
         self._flush_batch()
 
     def lineReceived(self, line: bytes) -> None:
         cleaned = text.clean_text(line)
-        if not cleaned.strip():
+        if not cleaned.strip() or not self._within_rate():
             return
         command = split_command(cleaned)
         if command is None:
@@ -136,11 +164,27 @@ class ChatProtocol(LineReceiver):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._flush_batch()
+        log.info(
+            "{peer} ({name}) sent a line over {limit} bytes",
+            peer=self.peer,
+            name=self.name,
+            limit=self.MAX_LENGTH,
+        )
         self.send(
             text.ERROR.encode(
                 text=f"Line too long (over {self.MAX_LENGTH} bytes); not sent."
             )
         )
+
+    def timeoutConnection(self) -> None:
+        self._flush_batch()
+        self.send(
+            text.ERROR.encode(
+                text=f"Disconnected: idle for {self.factory.limits.idle_timeout:g} s."
+            )
+        )
+        self._close_reason = "idle timeout"
+        self.close()
 
     # The room's Member interface
 
@@ -157,20 +201,53 @@ class ChatProtocol(LineReceiver):
 
     # Internals
 
+    def _within_rate(self) -> bool:
+        assert self._flood is not None
+        verdict = self._flood.check()
+        if verdict is Verdict.ACCEPT:
+            return True
+        self._flush_batch()
+        limits = self.factory.limits
+        if verdict is Verdict.REFUSE_WITH_NOTICE:
+            log.info(
+                "{peer} ({name}) over the line rate", peer=self.peer, name=self.name
+            )
+            self.send(
+                text.ERROR.encode(
+                    text=f"Slow down: at most {limits.rate:g} lines a second "
+                    f"(bursts of {limits.burst}); lines not sent."
+                )
+            )
+        elif verdict is Verdict.DISCONNECT:
+            self.send(
+                text.ERROR.encode(
+                    text=f"Disconnected: flooding for {limits.flood_timeout:g} s."
+                )
+            )
+            log.warn(
+                "{peer} ({name}) disconnected for flooding",
+                peer=self.peer,
+                name=self.name,
+            )
+            self._close_reason = "flooding"
+            self.close()
+        return False
+
     def _flush_batch(self) -> None:
         if self._batch:
             batch, self._batch = self._batch, []
             self.factory.room.say(self, batch)
 
-    def _output_overflowed(self) -> None:
+    def _overflowed(self) -> None:
         log.warn(
-            "{peer} ({name}) dropped: output queue over {limit} bytes",
+            "{peer} ({name}) dropped: not reading, output queue over {limit} bytes",
             peer=self.peer,
             name=self.name,
             limit=self.factory.limits.max_queue,
         )
         self._closing = True
+        self._close_reason = "output queue full (not reading)"
         # Drop at once: what is buffered will never be read anyway.
-        abort = getattr(self.transport, "abortConnection", None)
-        if abort is not None:
-            abort()
+        transport = self.transport
+        assert transport is not None
+        getattr(transport, "abortConnection", transport.loseConnection)()

@@ -4,10 +4,11 @@ C{twistd chat}: the command-line options and the service they describe.
 
 from __future__ import annotations
 
+import resource
 import socket
 import sys
-from collections.abc import Callable, Sequence
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from twisted.application.service import IService, Service
 from twisted.internet import defer
@@ -44,21 +45,22 @@ def _reactor() -> IReactorCore:
     return reactor
 
 
-def _count(option: str) -> Callable[[str], int]:
-    """A coercer for a whole-number option that names the option when it refuses."""
+def _number(option: str, kind: type[int] | type[float], minimum: float = 0) -> Any:
+    """A coercer for a numeric option that names the option when it refuses."""
+    what = "a whole number" if kind is int else "a number"
 
-    def coerce(value: str) -> int:
+    def coerce(value: str) -> int | float:
         try:
-            number = int(value)
+            number = kind(value)
         except ValueError:
-            number = -1
-        if number < 0:
+            number = minimum - 1
+        if not number >= minimum:  # also refuses NaN
             raise ValueError(
-                f"--{option} takes a whole number, 0 or more, not {value!r}"
+                f"--{option} takes {what}, {minimum:g} or more, not {value!r}"
             )
         return number
 
-    coerce.coerceDoc = "A whole number, 0 or more."  # type: ignore[attr-defined]
+    coerce.coerceDoc = f"{what.capitalize()}, {minimum:g} or more."  # type: ignore[attr-defined]
     return coerce
 
 
@@ -76,25 +78,63 @@ class Options(usage.Options):
         "person types reaches everyone else in the room."
     )
     optParameters: ClassVar[list[list[object]]] = [
-        [
-            "server-name",
-            None,
-            socket.gethostname(),
-            "The name the greeting shows.",
-        ],
+        ["server-name", None, socket.gethostname(), "The name the greeting shows."],
         [
             "max-line-length",
             None,
             Limits.max_line_length,
-            "Longest line accepted, in bytes; longer lines are refused.",
-            _count("max-line-length"),
+            "Longest line accepted, in bytes; a longer one is refused with a notice.",
+            _number("max-line-length", int, 1),
+        ],
+        [
+            "rate",
+            None,
+            Limits.rate,
+            "Lines per second one client may send (0: no flood control).",
+            _number("rate", float),
+        ],
+        [
+            "burst",
+            None,
+            Limits.burst,
+            "Lines one client may send at once before --rate applies.",
+            _number("burst", int, 1),
+        ],
+        [
+            "flood-timeout",
+            None,
+            Limits.flood_timeout,
+            "Seconds a client may flood without pause before it is disconnected.",
+            _number("flood-timeout", float, 1),
         ],
         [
             "max-queue",
             None,
             Limits.max_queue,
-            "Bytes of output queued for one client before it is dropped (0: no cap).",
-            _count("max-queue"),
+            "Bytes of output queued for a client that does not read before it "
+            "is disconnected (0: no cap).",
+            _number("max-queue", int),
+        ],
+        [
+            "max-clients",
+            None,
+            Limits.max_clients,
+            "Connections in all (0: no limit).",
+            _number("max-clients", int),
+        ],
+        [
+            "max-per-ip",
+            None,
+            Limits.max_per_ip,
+            "Connections from one IP address (0: no limit).",
+            _number("max-per-ip", int),
+        ],
+        [
+            "idle-timeout",
+            None,
+            Limits.idle_timeout,
+            "Seconds a client may send nothing before it is disconnected (0: off).",
+            _number("idle-timeout", float),
         ],
     ]
 
@@ -115,13 +155,13 @@ class Options(usage.Options):
             raise usage.UsageError(f"invalid --port {value!r}: {error}") from None
         self["port"].append(description)
 
+    # usage.Options shows a docstring as is; fold it into one paragraph.
+    opt_port.__doc__ = " ".join((opt_port.__doc__ or "").split())
     opt_p = opt_port
 
     def postOptions(self) -> None:
         if not self["port"]:
             self["port"] = [DEFAULT_PORT]
-        if self["max-line-length"] < 1:
-            raise usage.UsageError("--max-line-length must be at least 1")
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         try:
@@ -214,11 +254,35 @@ class ChatService(Service):
         return all_gone
 
 
+def raise_descriptor_limit() -> None:
+    """
+    Raise the soft limit on open descriptors to the hard limit: each client
+    is a descriptor, and the usual soft limit of 1024 would cap the room.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1024 * 1024  # Linux's usual ceiling (fs.nr_open)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as error:
+            log.warn("could not raise the descriptor limit: {error}", error=error)
+            return
+    log.info("descriptor limit: {limit}", limit=hard)
+
+
 def makeService(options: Options) -> IService:
     """Build the service for C{twistd chat} from parsed L{Options}."""
+    raise_descriptor_limit()
     limits = Limits(
         max_line_length=options["max-line-length"],
         max_queue=options["max-queue"],
+        rate=options["rate"],
+        burst=options["burst"],
+        flood_timeout=options["flood-timeout"],
+        max_clients=options["max-clients"],
+        max_per_ip=options["max-per-ip"],
+        idle_timeout=options["idle-timeout"],
     )
     factory = ChatFactory(Room(server_name=options["server-name"]), limits)
     reactor = _reactor()

@@ -1,0 +1,86 @@
+"""
+Flood control for one client: a token bucket, a throttle on the notices it
+causes, and the rule that ends a flood that never pauses.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from twisted.internet.interfaces import IReactorTime
+
+#: By default, a client refused at least once a second for this long is
+#: disconnected.
+FLOOD_DISCONNECT_SECONDS = 30.0
+#: At most one "slow down" notice per this many seconds.
+NOTICE_INTERVAL_SECONDS = 1.0
+
+
+class Verdict(enum.Enum):
+    """What to do with one line."""
+
+    ACCEPT = "accept"
+    #: Refuse the line and tell the client why.
+    REFUSE_WITH_NOTICE = "refuse with notice"
+    #: Refuse the line; a notice went out less than a second ago.
+    REFUSE = "refuse"
+    #: The client has flooded without pause for too long: disconnect it.
+    DISCONNECT = "disconnect"
+
+
+class FloodControl:
+    """
+    Decides, line by line, whether a client is within its rate.
+
+    Guarantees: over any interval of T seconds at most C{burst + rate * T}
+    lines are accepted; every refused line is either announced by a notice
+    or follows one sent less than L{NOTICE_INTERVAL_SECONDS} ago; a client
+    refused at least once per second for C{disconnect_after} seconds gets
+    L{Verdict.DISCONNECT}. A rate of 0 accepts everything.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        clock: IReactorTime,
+        disconnect_after: float = FLOOD_DISCONNECT_SECONDS,
+    ) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1)
+        self.disconnect_after = disconnect_after
+        self._clock = clock
+        self._tokens = float(self.burst)
+        self._updated = clock.seconds()
+        self._last_notice: float | None = None
+        self._flood_started: float | None = None
+        self._last_refusal: float | None = None
+
+    def check(self) -> Verdict:
+        """The verdict on one more line, arriving now."""
+        if not self.rate:
+            return Verdict.ACCEPT
+        now = self._clock.seconds()
+        self._tokens = min(
+            float(self.burst), self._tokens + (now - self._updated) * self.rate
+        )
+        self._updated = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return Verdict.ACCEPT
+        return self._refuse(now)
+
+    def _refuse(self, now: float) -> Verdict:
+        if self._last_refusal is None or now - self._last_refusal > 1.0:
+            self._flood_started = now  # a new flood, after a pause
+        self._last_refusal = now
+        assert self._flood_started is not None
+        if now - self._flood_started >= self.disconnect_after:
+            return Verdict.DISCONNECT
+        if (
+            self._last_notice is None
+            or now - self._last_notice >= NOTICE_INTERVAL_SECONDS
+        ):
+            self._last_notice = now
+            return Verdict.REFUSE_WITH_NOTICE
+        return Verdict.REFUSE
