@@ -23,8 +23,10 @@ def start_daemon(tmp_path: Path) -> Iterator[type[ChatDaemon]]:
     """Start daemons with chosen options; all are stopped after the test."""
     started: list[ChatDaemon] = []
 
-    def start(*options: str) -> ChatDaemon:
-        running = ChatDaemon(tmp_path / f"d{len(started)}", *options)
+    def start(*options: str, descriptor_limit: int | None = None) -> ChatDaemon:
+        running = ChatDaemon(
+            tmp_path / f"d{len(started)}", *options, descriptor_limit=descriptor_limit
+        )
         running.workdir.mkdir()
         started.append(running)
         return running.start()

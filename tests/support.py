@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -55,8 +56,11 @@ class ChatDaemon:
     C{twistd -n chat} as a child process, listening on a free loopback port.
     """
 
-    def __init__(self, workdir: Path, *options: str) -> None:
+    def __init__(
+        self, workdir: Path, *options: str, descriptor_limit: int | None = None
+    ) -> None:
         self.workdir = workdir
+        self.descriptor_limit = descriptor_limit
         self.log_path = workdir / "twistd.log"
         self.options = options
         self.process: subprocess.Popen[bytes] | None = None
@@ -83,11 +87,16 @@ class ChatDaemon:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=self._limit_descriptors if self.descriptor_limit else None,
         )
         self.port = int(
             wait_for(self._listening_port, what="the daemon to listen").group(1)
         )
         return self
+
+    def _limit_descriptors(self) -> None:
+        limit = self.descriptor_limit
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
     def _listening_port(self) -> re.Match[str] | None:
         assert self.process is not None
@@ -138,8 +147,21 @@ class ChatDaemon:
 class LineClient:
     """A blocking socket client that reads CRLF lines with deadlines."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
-        self.sock = socket.create_connection((host, port), timeout=DEADLINE_SECONDS)
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        source: str | None = None,
+        receive_buffer: int | None = None,
+    ) -> None:
+        self.sock = socket.socket()
+        if receive_buffer is not None:
+            # Set before connecting, so the window stays small.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        if source is not None:
+            self.sock.bind((source, 0))
+        self.sock.settimeout(DEADLINE_SECONDS)
+        self.sock.connect((host, port))
         self.buffer = b""
         self.lines: list[str] = []  # every line received, in order
         self._seen = 0  # how far expect() has consumed self.lines
@@ -183,8 +205,20 @@ class LineClient:
             if not self._read_some(deadline):
                 raise AssertionError(
                     f"no line matching {pattern!r} within {timeout}s; "
-                    f"got {self.lines[-10:]!r}"
+                    f"last lines: {[line[:120] for line in self.lines[-5:]]!r}"
                 )
+
+    def count_lines(
+        self,
+        predicate: Callable[[str], bool],
+        count: int,
+        timeout: float = DEADLINE_SECONDS,
+    ) -> None:
+        """Read until C{count} lines received in all satisfy C{predicate}."""
+        deadline = time.monotonic() + timeout
+        while sum(map(predicate, self.lines)) < count:
+            if not self._read_some(deadline):
+                raise AssertionError(f"fewer than {count} matching lines in {timeout}s")
 
     def read_lines(self, count: int, timeout: float = DEADLINE_SECONDS) -> list[str]:
         """The next C{count} lines not yet consumed."""
