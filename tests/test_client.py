@@ -169,3 +169,24 @@ def test_module_help(tmp_path: Path) -> None:
     result = run_command(client_command("--help"), cwd=tmp_path)
     assert result.returncode == 0
     assert "host" in result.stdout and "port" in result.stdout
+
+
+def test_server_lines_are_printed_before_the_closed_notice(daemon: ChatDaemon) -> None:
+    """With stdout and stderr on one terminal, the notice comes last."""
+    process = subprocess.Popen(
+        client_command("127.0.0.1", daemon.port),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        watcher = daemon.connect()
+        watcher.expect(r"^\* guest2 has joined$")
+        daemon.stop()
+        output, _ = process.communicate(timeout=DEADLINE_SECONDS)
+    finally:
+        kill_quietly(process)
+    assert output.decode().splitlines()[-2:] == [
+        "* server shutting down",
+        "* connection closed by the server",
+    ]

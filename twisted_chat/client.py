@@ -174,9 +174,10 @@ async def run_client(reactor: IReactorCore, host: str, port: int) -> None:
     try:
         server_ended = await server.closed
         if server_ended:
-            keyboard.notice("* connection closed by the server")
+            # Flush what the server sent before saying it has gone.
             stdio.loseConnection()
             await keyboard.done
+            keyboard.notice("* connection closed by the server")
     finally:
         modes.restore()
 
