@@ -251,3 +251,19 @@ def test_keepalive_on_client_connections(daemon: ChatDaemon) -> None:
         check=True,
     ).stdout
     assert "timer:(keepalive" in output, output
+
+
+def test_announce_limit(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon("--announce-limit", "2")
+    first, second = daemon.connect(), daemon.connect()
+    first.expect(r"^\* guest2 has joined$")
+    third = LineClient(daemon.port)
+    third.expect(r"^\* Welcome to testhost, guest3! 3 here now\.")
+    third.expect(r"^\* Over 2 people here: joins and leaves are not announced\.$")
+    third.send("/who")
+    third.expect(r"^\* 3 here: guest1, guest2, guest3$")
+    third.expect(r"^\* Over 2 people here")
+    third.close()
+    second.send("marker")
+    first.expect(r"^<guest2> marker$")
+    assert not any("guest3" in line for line in first.lines)

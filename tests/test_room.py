@@ -71,3 +71,28 @@ def test_a_member_whose_send_fails_is_removed_and_others_still_get_lines() -> No
     assert healthy.lines == ["<guest1> still here?", "* guest2 has left"]
     assert broken.closed
     assert len(room) == 2
+
+
+def test_big_rooms_do_not_announce_joins_and_leaves() -> None:
+    room = Room(announce_limit=3)
+    members = joined_members(room, 3)
+    newcomer = FakeMember()
+    room.join(newcomer)
+    assert newcomer.lines[1] == (
+        "* Over 3 people here: joins and leaves are not announced."
+    )
+    assert all(m.lines == [] for m in members)
+    room.leave(newcomer)  # 4 were here: not announced
+    assert all(m.lines == [] for m in members)
+    room.leave(members[0])  # 3 were here: announced again
+    assert members[1].lines == ["* guest1 has left"]
+
+
+def test_who_in_a_big_room_says_so_and_caps_the_names() -> None:
+    room = Room(announce_limit=3)
+    joined_members(room, 5)
+    lines = room.describe_members(most=2).decode().split("\r\n")
+    assert lines[:2] == [
+        "* 5 here: guest1, guest2 and 3 more",
+        "* Over 3 people here: joins and leaves are not announced.",
+    ]

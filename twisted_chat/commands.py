@@ -69,8 +69,7 @@ def _nick(member: Member, room: Room, arguments: str) -> None:
 
 
 def _who(member: Member, room: Room, arguments: str) -> None:
-    names = room.names
-    _reply(member, text.WHO, count=len(names), text=", ".join(names))
+    member.send(room.describe_members())
 
 
 def _me(member: Member, room: Room, arguments: str) -> None:

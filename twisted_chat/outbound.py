@@ -23,6 +23,12 @@ class OutboundQueue:
     """
     Bytes waiting for one transport.
 
+    C{write} is the entry point, and is rebound as the flow changes: while
+    the socket drains it I{is} the transport's own C{write}, so the fan-out
+    costs no Python call of ours per recipient; while paused it queues.
+    C{on_flow_change(paused)} is called after each change, so a holder of
+    C{write} can pick up the new one.
+
     Guarantees: bytes reach the transport in the order they were written;
     at most C{max_queue} bytes wait here (beyond the transport's own buffer,
     which Twisted keeps to about 64 KiB while a producer is registered); when
@@ -30,19 +36,24 @@ class OutboundQueue:
     queued is dropped.
     """
 
+    write: Callable[[bytes], None]
+
     def __init__(
         self,
         transport: ITransport,
         max_queue: int,
         on_overflow: Callable[[], None],
+        on_flow_change: Callable[[bool], None] = lambda paused: None,
     ) -> None:
         self._transport = transport
         self._max_queue = max_queue
         self._on_overflow = on_overflow
+        self._on_flow_change = on_flow_change
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
         self._paused = False
         self._closed = False
+        self.write = transport.write
         transport.registerProducer(self, True)  # type: ignore[attr-defined]
 
     @property
@@ -55,26 +66,13 @@ class OutboundQueue:
         """Whether the transport has asked us to stop writing."""
         return self._paused
 
-    def write(self, data: bytes) -> None:
-        """Hand C{data} to the transport now, or queue it while paused."""
-        if self._closed:
-            return
-        if not self._paused:
-            self._transport.write(data)
-            return
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        if self._max_queue and self._pending_bytes > self._max_queue:
-            self._drop()
-            self._on_overflow()
-
     def close(self) -> None:
         """
         Flush what is queued, then close the transport once it has been sent.
         """
         if self._closed:
             return
-        self._closed = True
+        self._set_closed()
         if self._pending:
             self._transport.write(b"".join(self._pending))
             self._drop()
@@ -83,20 +81,48 @@ class OutboundQueue:
         self._transport.loseConnection()
 
     def pauseProducing(self) -> None:
+        if self._paused or self._closed:
+            return
         self._paused = True
+        self.write = self._enqueue
+        self._on_flow_change(True)
 
     def resumeProducing(self) -> None:
+        if not self._paused or self._closed:
+            return
         self._paused = False
         # Writing may pause us again at once: keep the rest for next time.
         while self._pending and not self._paused:
             data = self._pending.popleft()
             self._pending_bytes -= len(data)
             self._transport.write(data)
+        if not self._paused:
+            self.write = self._transport.write
+            self._on_flow_change(False)
 
     def stopProducing(self) -> None:
-        self._closed = True
+        self._set_closed()
         self._drop()
+
+    def _enqueue(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._max_queue and self._pending_bytes > self._max_queue:
+            self._set_closed()
+            self._drop()
+            self._on_overflow()
+
+    def _set_closed(self) -> None:
+        self._closed = True
+        self.write = _discard
+        if self._paused:
+            self._paused = False
+            self._on_flow_change(False)
 
     def _drop(self) -> None:
         self._pending.clear()
         self._pending_bytes = 0
+
+
+def _discard(data: bytes) -> None:
+    """Where writes go once the queue is closed."""

@@ -5,6 +5,7 @@ the room's bytes out to the socket through a flow-controlled queue.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import ITCPTransport
@@ -40,6 +41,10 @@ def describe_peer(transport: object) -> tuple[str, str | None]:
     return "unix socket" if address is not None else "?", None
 
 
+def _not_connected(data: bytes) -> None:
+    """Where output goes before a connection is admitted: nowhere."""
+
+
 class ChatProtocol(LineReceiver, TimeoutMixin):
     """
     A person connected over a byte stream (telnet, nc, the terminal client).
@@ -69,6 +74,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self._discarding = False
         self._batch: list[str] = []
         self._outbound: OutboundQueue | None = None
+        self.send = _not_connected
         self._flood: FloodControl | None = None
         self._admitted = False
         self._closing = False
@@ -97,13 +103,17 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             # keepalive finds peers that vanished without a FIN or RST.
             transport.setTcpNoDelay(True)
             transport.setTcpKeepAlive(True)
-        self._outbound = OutboundQueue(transport, limits.max_queue, self._overflowed)
+        self._outbound = OutboundQueue(
+            transport, limits.max_queue, self._overflowed, self._flow_changed
+        )
+        self.send = self._outbound.write
         self._flood = FloodControl(
             limits.rate, limits.burst, factory.clock, limits.flood_timeout
         )
         self.callLater = factory.clock.callLater  # type: ignore[assignment]
         self.setTimeout(limits.idle_timeout or None)
         factory.connection_opened(self)
+        factory.throttle.add(self, transport)  # type: ignore[arg-type]
         factory.room.join(self)
         log.info("{peer} connected as {name}", peer=self.peer, name=self.name)
 
@@ -112,6 +122,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         if not self._admitted:
             return
         self.setTimeout(None)
+        self.factory.throttle.remove(self)
         self.factory.room.leave(self)
         self.factory.connection_closed(self)
         log.info(
@@ -188,10 +199,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
 
     # The room's Member interface
 
-    def send(self, data: bytes) -> None:
-        """Queue C{data} for this connection; see L{OutboundQueue}."""
-        if self._outbound is not None:
-            self._outbound.write(data)
+    #: Queue bytes for this connection: L{OutboundQueue.write}, rebound as
+    #: the flow changes so the fan-out calls the transport directly.
+    send: Callable[[bytes], None]
 
     def close(self) -> None:
         """Close once everything queued has been written."""
@@ -232,6 +242,14 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self._close_reason = "flooding"
             self.close()
         return False
+
+    def _flow_changed(self, paused: bool) -> None:
+        assert self._outbound is not None
+        self.send = self._outbound.write
+        if paused:
+            self.factory.throttle.congested(self)
+        else:
+            self.factory.throttle.relieved(self)
 
     def _flush_batch(self) -> None:
         if self._batch:

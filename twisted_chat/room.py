@@ -51,12 +51,30 @@ class Room:
     delivery to the others.
     """
 
-    def __init__(self, server_name: str = "twisted_chat") -> None:
+    def __init__(
+        self, server_name: str = "twisted_chat", announce_limit: int = 100
+    ) -> None:
         self.server_name = server_name
+        #: Above this many members, joins and leaves are not announced: in a
+        #: room of N people that would be N lines for every arrival.
+        self.announce_limit = announce_limit
         self._by_key: dict[str, Member] = {}
-        # Rebuilt on join/leave so the fan-out loop iterates a stable tuple.
-        self._everyone: tuple[Member, ...] = ()
+        # Members in joining order; the tuple is what the fan-out iterates,
+        # rebuilt lazily so a storm of joins costs no copying.
+        self._order: dict[Member, None] = {}
+        self._snapshot: tuple[Member, ...] | None = ()
         self._guest_numbers = count(1)
+
+    @property
+    def _everyone(self) -> tuple[Member, ...]:
+        if self._snapshot is None:
+            self._snapshot = tuple(self._order)
+        return self._snapshot
+
+    @property
+    def quiet(self) -> bool:
+        """Whether the room is too big to announce joins and leaves."""
+        return bool(self.announce_limit) and len(self) > self.announce_limit
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -86,19 +104,27 @@ class Room:
         name = self._fresh_guest_name()
         member.name = name
         self._by_key[name.casefold()] = member
-        self._everyone = (*self._everyone, member)
-        member.send(
-            text.WELCOME.encode(server=self.server_name, name=name, count=len(self))
+        self._order[member] = None
+        self._snapshot = None
+        greeting = text.WELCOME.encode(
+            server=self.server_name, name=name, count=len(self)
         )
-        self.broadcast(text.JOINED.encode(name=name), exclude=member)
+        if self.quiet:
+            member.send(greeting + self._quiet_notice())
+        else:
+            member.send(greeting)
+            self.broadcast(text.JOINED.encode(name=name), exclude=member)
 
     def leave(self, member: Member) -> None:
         """Remove C{member} and tell the others; a member not here is ignored."""
         if member not in self:
             return
+        quiet = self.quiet
         del self._by_key[member.name.casefold()]
-        self._everyone = tuple(m for m in self._everyone if m is not member)
-        self.broadcast(text.LEFT.encode(name=member.name))
+        del self._order[member]
+        self._snapshot = None
+        if not quiet:
+            self.broadcast(text.LEFT.encode(name=member.name))
 
     def say(self, sender: Member, lines: Iterable[str]) -> None:
         """
@@ -172,6 +198,24 @@ class Room:
         log.failure("sending to {name} failed; removing it", failure, name=member.name)
         self.leave(member)
         member.close()
+
+    def _quiet_notice(self) -> bytes:
+        return text.NOTICE.encode(
+            text=f"Over {self.announce_limit} people here: "
+            "joins and leaves are not announced."
+        )
+
+    def describe_members(self, most: int = 200) -> bytes:
+        """
+        The /who answer: names sorted ignoring case, at most C{most} of them,
+        and in a quiet room a note saying joins and leaves are not announced.
+        """
+        names = self.names
+        shown = ", ".join(names[:most])
+        if len(names) > most:
+            shown += f" and {len(names) - most} more"
+        answer = text.WHO.encode(count=len(names), text=shown)
+        return answer + self._quiet_notice() if self.quiet else answer
 
     def _fresh_guest_name(self) -> str:
         while True:

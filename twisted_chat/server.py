@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ServerFactory
 
+from twisted_chat.backpressure import ReadThrottle
 from twisted_chat.flood import FLOOD_DISCONNECT_SECONDS
 from twisted_chat.protocol import ChatProtocol
 from twisted_chat.room import Room
@@ -79,6 +80,7 @@ class ChatFactory(ServerFactory):
         self.connections: set[ChatProtocol] = set()
         self.per_address: Counter[str] = Counter()
         self.descriptor_limit = descriptor_limit()
+        self.throttle = ReadThrottle(self.clock)
         self._empty_waiters: list[Deferred[None]] = []
 
     def refusal(self, address: str | None, descriptor: int | None) -> str | None:

@@ -130,6 +130,14 @@ class Options(usage.Options):
             _number("max-per-ip", int),
         ],
         [
+            "announce-limit",
+            None,
+            100,
+            "Above this many people, joins and leaves are not announced "
+            "(0: always announced).",
+            _number("announce-limit", int),
+        ],
+        [
             "idle-timeout",
             None,
             Limits.idle_timeout,
@@ -284,7 +292,10 @@ def makeService(options: Options) -> IService:
         max_per_ip=options["max-per-ip"],
         idle_timeout=options["idle-timeout"],
     )
-    factory = ChatFactory(Room(server_name=options["server-name"]), limits)
+    room = Room(
+        server_name=options["server-name"], announce_limit=options["announce-limit"]
+    )
+    factory = ChatFactory(room, limits)
     reactor = _reactor()
     endpoints = [
         (description, serverFromString(reactor, description))
