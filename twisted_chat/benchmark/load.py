@@ -1,0 +1,279 @@
+"""
+The load: N clients on one event loop, S of them sending M lines each, all
+reading, every line stamped so delivery, order and latency can be checked.
+
+Receivers only record (arrival time, bytes) while the load runs; lines are
+parsed afterwards, so the load generator spends its CPU on the sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+#: A stamped line: "@" sender "." sequence "." send time in ns "." padding "$".
+STAMP = re.compile(rb"@(\d{5})\.(\d{9})\.(\d{19})\.(x*)\$")
+STAMP_LENGTH = len(b"@00000.000000000.0000000000000000000.$")
+PROBE = b"?barrier?"
+
+
+def stamped_line(sender: int, sequence: int, size: int) -> bytes:
+    """One line of exactly C{size} bytes, newline included."""
+    padding = b"x" * (size - STAMP_LENGTH - 1)
+    return b"@%05d.%09d.%019d.%s$\n" % (sender, sequence, time.monotonic_ns(), padding)
+
+
+@dataclass
+class LoadPlan:
+    """What to run."""
+
+    host: str
+    port: int
+    clients: int
+    senders: int
+    lines: int
+    size: int = 64
+    #: Lines per second per sender; 0 sends as fast as the server takes them.
+    rate: float = 0.0
+    #: Clients (not senders) that stop reading once the load starts.
+    nonreaders: int = 0
+    timeout: float = 120.0
+
+
+class LoadClient(asyncio.Protocol):
+    """One connection: records what arrives, and exposes write back-pressure."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.received: list[tuple[int, bytes]] = []
+        self.recording = False
+        self.stamps = 0  # stamped lines received, counted by their "@"
+        self.probed = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports quack like asyncio.Transport without being one.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=64 * 1024)
+
+    def data_received(self, data: bytes) -> None:
+        if self.recording:
+            self.received.append((time.monotonic_ns(), data))
+            self.stamps += data.count(b"@")
+        elif PROBE in data:
+            self.probed = True
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._writable.set()
+        if not self.closed.done():
+            self.closed.set_result(exc)
+
+    async def write(self, data: bytes) -> None:
+        """Write, then wait while the kernel and our buffer are full."""
+        assert self.transport is not None
+        self.transport.write(data)
+        await self._writable.wait()
+
+
+@dataclass
+class LoadResult:
+    """Raw outcome, before analysis."""
+
+    plan: LoadPlan
+    connect_seconds: float
+    connected: int
+    connect_errors: dict[str, int]
+    send_seconds: float
+    window_seconds: float
+    received: list[list[tuple[int, bytes]]] = field(default_factory=list)
+    readers: list[int] = field(default_factory=list)
+    lost_connections: int = 0
+
+
+async def _connect_all(plan: LoadPlan) -> tuple[list[LoadClient], dict[str, int]]:
+    loop = asyncio.get_running_loop()
+    clients: list[LoadClient] = []
+    errors: dict[str, int] = {}
+    gate = asyncio.Semaphore(8)  # a few at a time: do not overflow the backlog
+
+    async def one() -> None:
+        async with gate:
+            try:
+                _, client = await asyncio.wait_for(
+                    loop.create_connection(LoadClient, plan.host, plan.port), 30
+                )
+                clients.append(client)
+            except (OSError, asyncio.TimeoutError) as error:
+                name = type(error).__name__
+                errors[name] = errors.get(name, 0) + 1
+
+    await asyncio.gather(*(one() for _ in range(plan.clients)))
+    return clients, errors
+
+
+async def _barrier(clients: list[LoadClient], deadline: float) -> None:
+    """Until every client has seen a probe line, so all are in the room."""
+    prober, others = clients[0], clients[1:]
+    while not all(client.probed for client in others):
+        if time.monotonic() > deadline:
+            missing = sum(not client.probed for client in others)
+            raise TimeoutError(f"{missing} clients never joined the room")
+        await prober.write(PROBE + b"\n")
+        await asyncio.sleep(0.2)
+
+
+async def _send(
+    client: LoadClient, sender: int, plan: LoadPlan, deadline: float
+) -> None:
+    batch = 8
+    sequence = 0
+    start = time.monotonic()
+    while sequence < plan.lines and time.monotonic() < deadline:
+        if plan.rate:
+            due = min(plan.lines, int((time.monotonic() - start) * plan.rate) + 1)
+            if due <= sequence:
+                await asyncio.sleep(start + sequence / plan.rate - time.monotonic())
+                continue
+            count = due - sequence
+        else:
+            count = min(batch, plan.lines - sequence)
+        await client.write(
+            b"".join(
+                stamped_line(sender, sequence + n, plan.size) for n in range(count)
+            )
+        )
+        sequence += count
+        if not plan.rate:
+            await asyncio.sleep(0)  # let the readers in
+
+
+async def run_load(plan: LoadPlan, progress: Any = None) -> LoadResult:
+    """Connect, wait until all are in the room, send, collect; then close."""
+    deadline = time.monotonic() + plan.timeout
+    started = time.monotonic()
+    clients, errors = await _connect_all(plan)
+    connect_seconds = time.monotonic() - started
+    if progress:
+        progress(f"connected {len(clients)}/{plan.clients} in {connect_seconds:.2f} s")
+    if len(clients) < max(2, plan.senders + 1):
+        raise RuntimeError(f"only {len(clients)} clients connected: {errors}")
+    await _barrier(clients, deadline)
+    if progress:
+        progress("all clients are in the room; sending")
+    senders = clients[: plan.senders]
+    nonreaders = clients[len(clients) - plan.nonreaders :] if plan.nonreaders else []
+    readers = [c for c in clients if c not in nonreaders]
+    for client in clients:
+        client.recording = True
+    for client in nonreaders:
+        assert client.transport is not None
+        client.transport.pause_reading()
+    send_start = time.monotonic()
+    await asyncio.gather(*(_send(c, i, plan, deadline) for i, c in enumerate(senders)))
+    send_seconds = time.monotonic() - send_start
+    if progress:
+        progress(f"sent in {send_seconds:.2f} s; waiting for deliveries")
+    # A reader expects every line of every sender but itself.
+    total = plan.senders * plan.lines
+    expected = {id(c): total - (plan.lines if c in senders else 0) for c in readers}
+    last_report = time.monotonic()
+    while time.monotonic() < deadline:
+        done = sum(c.stamps >= expected[id(c)] for c in readers)
+        if done == len(readers):
+            break
+        if progress and time.monotonic() - last_report > 2:
+            progress(f"{done}/{len(readers)} readers complete")
+            last_report = time.monotonic()
+        await asyncio.sleep(0.05)
+    window = time.monotonic() - send_start
+    lost_connections = sum(c.closed.done() for c in clients)
+    for client in clients:
+        assert client.transport is not None
+        client.transport.close()
+    return LoadResult(
+        plan=plan,
+        connect_seconds=connect_seconds,
+        connected=len(clients),
+        connect_errors=errors,
+        send_seconds=send_seconds,
+        window_seconds=window,
+        received=[c.received for c in readers],
+        readers=[clients.index(c) for c in readers],
+        lost_connections=lost_connections,
+    )
+
+
+def percentile(ordered: list[float], share: float) -> float | None:
+    """The value below which C{share} of C{ordered} lies (nearest rank)."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def analyse(result: LoadResult) -> dict[str, Any]:
+    """Deliveries, losses, duplicates, reordering, corruption and latency."""
+    plan = result.plan
+    padding = plan.size - STAMP_LENGTH - 1
+    latencies: list[float] = []
+    lost = duplicates = reordered = corrupt = 0
+    for reader, received in zip(result.readers, result.received, strict=True):
+        seen: dict[int, set[int]] = {}
+        last: dict[int, int] = {}
+        for arrival, line in _lines(received):
+            if b"@" not in line:
+                continue  # joins, notices, probes
+            match = STAMP.search(line)
+            if match is None or len(match.group(4)) != padding:
+                corrupt += 1
+                continue
+            sender, sequence = int(match.group(1)), int(match.group(2))
+            latencies.append((arrival - int(match.group(3))) / 1e6)
+            numbers = seen.setdefault(sender, set())
+            if sequence in numbers:
+                duplicates += 1
+            numbers.add(sequence)
+            if sequence < last.get(sender, -1):
+                reordered += 1
+            last[sender] = sequence
+        for sender in range(plan.senders):
+            if sender != reader:
+                lost += plan.lines - len(seen.get(sender, ()))
+    latencies.sort()
+    deliveries = len(latencies)
+    return {
+        "deliveries": deliveries,
+        "deliveries_per_second": round(deliveries / result.window_seconds)
+        if result.window_seconds
+        else 0,
+        "latency_ms": {
+            "p50": percentile(latencies, 0.50),
+            "p90": percentile(latencies, 0.90),
+            "p99": percentile(latencies, 0.99),
+            "max": latencies[-1] if latencies else None,
+        },
+        "lost": lost,
+        "duplicate": duplicates,
+        "out_of_order": reordered,
+        "corrupt": corrupt,
+    }
+
+
+def _lines(received: list[tuple[int, bytes]]) -> Any:
+    """(arrival of its last byte, line) for each complete line."""
+    partial = b""
+    for arrival, chunk in received:
+        pieces = (partial + chunk).split(b"\n")
+        partial = pieces.pop()
+        for piece in pieces:
+            yield arrival, piece
