@@ -68,7 +68,9 @@ class ChatDaemon:
 
     def start(self) -> ChatDaemon:
         has_port = any(o == "--port" or o.startswith("--port=") for o in self.options)
-        port_options = () if has_port else ("--port", "tcp:0:interface=127.0.0.1")
+        port_options = (
+            () if has_port else ("--port", "tcp:0:interface=127.0.0.1:backlog=1024")
+        )
         command = [
             bin_command("twistd"),
             "-n",

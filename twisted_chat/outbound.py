@@ -49,7 +49,9 @@ class OutboundQueue:
         self._max_queue = max_queue
         self._on_overflow = on_overflow
         self._on_flow_change = on_flow_change
-        self._pending: deque[bytes] = deque()
+        # Made on first use: most clients never need one, and an empty deque
+        # costs about 600 bytes per connection.
+        self._pending: deque[bytes] | None = None
         self._pending_bytes = 0
         self._paused = False
         self._closed = False
@@ -75,7 +77,7 @@ class OutboundQueue:
         self._set_closed()
         if self._pending:
             self._transport.write(b"".join(self._pending))
-            self._drop()
+        self._drop()
         # The transport will not close while a producer is registered.
         self._transport.unregisterProducer()  # type: ignore[attr-defined]
         self._transport.loseConnection()
@@ -92,8 +94,9 @@ class OutboundQueue:
             return
         self._paused = False
         # Writing may pause us again at once: keep the rest for next time.
-        while self._pending and not self._paused:
-            data = self._pending.popleft()
+        pending = self._pending
+        while pending and not self._paused:
+            data = pending.popleft()
             self._pending_bytes -= len(data)
             self._transport.write(data)
         if not self._paused:
@@ -105,6 +108,8 @@ class OutboundQueue:
         self._drop()
 
     def _enqueue(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = deque()
         self._pending.append(data)
         self._pending_bytes += len(data)
         if self._max_queue and self._pending_bytes > self._max_queue:
@@ -120,7 +125,7 @@ class OutboundQueue:
             self._on_flow_change(False)
 
     def _drop(self) -> None:
-        self._pending.clear()
+        self._pending = None
         self._pending_bytes = 0
 
 

@@ -69,7 +69,8 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self.name = ""
         self.peer = "?"
         self.address: str | None = None
-        self._telnet = TelnetFilter()
+        # Made when the first telnet command (byte 255) arrives.
+        self._telnet: TelnetFilter | None = None
         self._partial = b""
         self._discarding = False
         self._batch: list[str] = []
@@ -107,9 +108,6 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             transport, limits.max_queue, self._overflowed, self._flow_changed
         )
         self.send = self._outbound.write
-        self._flood = FloodControl(
-            limits.rate, limits.burst, factory.clock, limits.flood_timeout
-        )
         self.callLater = factory.clock.callLater  # type: ignore[assignment]
         self.setTimeout(limits.idle_timeout or None)
         factory.connection_opened(self)
@@ -136,9 +134,12 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         if self._closing:
             return
         self.resetTimeout()
-        data = self._telnet.feed(data)
-        if not data:
-            return
+        if self._telnet is not None or b"\xff" in data:
+            if self._telnet is None:
+                self._telnet = TelnetFilter()
+            data = self._telnet.feed(data)
+            if not data:
+                return
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
         for raw in lines:
@@ -212,7 +213,12 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
     # Internals
 
     def _within_rate(self) -> bool:
-        assert self._flood is not None
+        if self._flood is None:
+            # Made on the first line: idle connections (thousands) never pay.
+            limits = self.factory.limits
+            self._flood = FloodControl(
+                limits.rate, limits.burst, self.factory.clock, limits.flood_timeout
+            )
         verdict = self._flood.check()
         if verdict is Verdict.ACCEPT:
             return True

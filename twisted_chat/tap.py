@@ -29,14 +29,20 @@ from twisted_chat.server import ChatFactory, Limits
 
 log = Logger()
 
-DEFAULT_PORT = "tcp:5000"
+#: Connections the kernel may complete before the daemon accepts them; the
+#: usual 50 drops SYNs (a 1 s retry each) when hundreds join at once.
+LISTEN_BACKLOG = 1024
+DEFAULT_PORT = f"tcp:5000:backlog={LISTEN_BACKLOG}"
 #: How long shutdown waits for queued output to reach clients.
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def endpoint_description(value: str) -> str:
-    """A bare port number means TCP on all interfaces; anything else is as given."""
-    return f"tcp:{value}" if value.isdigit() else value
+    """
+    A bare port number means TCP on all interfaces, with a listen backlog of
+    L{LISTEN_BACKLOG}; anything else is as given.
+    """
+    return f"tcp:{value}:backlog={LISTEN_BACKLOG}" if value.isdigit() else value
 
 
 def _reactor() -> IReactorCore:
@@ -152,9 +158,11 @@ class Options(usage.Options):
 
     def opt_port(self, value: str) -> None:
         """
-        Where to listen: a port number or a Twisted endpoint description
+        Where to listen: a port number (TCP on all interfaces, listen
+        backlog 1024) or a Twisted endpoint description
         (tcp:5000:interface=127.0.0.1, tcp6:5000, unix:/path/chat.sock,
-        ssl:..., systemd:...). Repeat to listen on several. [default: tcp:5000]
+        ssl:..., systemd:...; add :backlog=N to a tcp one for many clients
+        joining at once). Repeat to listen on several. [default: 5000]
         """
         description = endpoint_description(value)
         try:

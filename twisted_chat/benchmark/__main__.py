@@ -53,7 +53,7 @@ class Daemon:
             str(self.workdir / "twistd.log"),
             "chat",
             "--port",
-            "tcp:0:interface=127.0.0.1",
+            "tcp:0:interface=127.0.0.1:backlog=1024",
             *DAEMON_OPTIONS,
             *extra,
         ]
