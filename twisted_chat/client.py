@@ -20,15 +20,23 @@ import tty
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol
 
+from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.conch.insults.insults import ServerProtocol
-from twisted.internet import defer, error, task
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-from twisted.internet.interfaces import IReactorCore
+from twisted.internet import defer, error, ssl, task
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    IOpenSSLClientConnectionCreator,
+    IReactorCore,
+    IStreamClientEndpoint,
+)
 from twisted.internet.protocol import connectionDone
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import react
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from twisted_chat import text
 from twisted_chat.commands import split_command
@@ -53,10 +61,12 @@ class Screen(Protocol):
     def set_name(self, name: str) -> None: ...
 
 
+@implementer(IHandshakeListener)
 class ServerConnection(LineReceiver):
     """
     The network side: lines from the server go to C{on_line}; the end of
-    the connection fires L{closed}.
+    the connection fires L{closed}; over TLS, L{secured} fires once the
+    server's certificate has been accepted, or fails with the reason.
     """
 
     delimiter = b"\n"
@@ -65,6 +75,10 @@ class ServerConnection(LineReceiver):
     def __init__(self, on_line: Callable[[str], None]) -> None:
         self.on_line = on_line
         self.closed: defer.Deferred[None] = defer.Deferred()
+        self.secured: defer.Deferred[None] = defer.Deferred()
+
+    def handshakeCompleted(self) -> None:
+        self.secured.callback(None)
 
     def lineReceived(self, line: bytes) -> None:
         # Clean again: whatever server we talk to, it cannot drive our screen.
@@ -78,6 +92,8 @@ class ServerConnection(LineReceiver):
         self.transport.loseConnection()  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if not self.secured.called:
+            self.secured.errback(reason)
         self.closed.callback(None)
 
 
@@ -98,9 +114,11 @@ class ChatSession:
         port: int,
         nick: str | None,
         reconnect: bool,
+        tls: IOpenSSLClientConnectionCreator | None = None,
     ) -> None:
         self.reactor = reactor
         self.host, self.port = host, port
+        self.tls = tls
         self.wanted_name = nick
         self.reconnect = reconnect
         self.screen: Screen | None = None
@@ -110,11 +128,15 @@ class ChatSession:
 
     async def connect(self) -> None:
         """One connection attempt; raises on failure."""
-        endpoint = HostnameEndpoint(
+        endpoint: IStreamClientEndpoint = HostnameEndpoint(
             self.reactor, self.host, self.port, timeout=CONNECT_TIMEOUT_SECONDS
         )
+        if self.tls is not None:
+            endpoint = wrapClientTLS(self.tls, endpoint)
         server = ServerConnection(self._server_line)
         await connectProtocol(endpoint, server)
+        if self.tls is not None:
+            await server.secured
         self.server = server
         if self.wanted_name:
             server.send_line(f"/nick {self.wanted_name}")
@@ -276,6 +298,22 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         "with the same name",
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect over TLS, verifying the server's certificate against the "
+        "system's certificate authorities (or --ca)",
+    )
+    parser.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="with --tls: trust the certificate authority in this PEM file instead",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="with --tls: do not verify the server's certificate (warns)",
+    )
+    parser.add_argument(
         "--no-color",
         action="store_true",
         help="no colours (also when NO_COLOR is set or stdout is not a terminal)",
@@ -291,7 +329,59 @@ def describe_connect_error(failure: Failure) -> str:
         return "unknown host"
     if failure.check(error.TimeoutError, defer.TimeoutError):
         return "no answer (timed out)"
+    if failure.check(VerificationError):
+        return "TLS failed: the server's certificate is not for this host name"
+    if failure.check(SSL.Error):
+        assert failure.value is not None
+        return f"TLS failed: {_ssl_reason(failure.value)}"
+    if failure.check(error.ConnectionDone, error.ConnectionLost):
+        return "the server closed the connection during the TLS handshake"
     return failure.getErrorMessage()
+
+
+def _ssl_reason(failure: BaseException) -> str:
+    """The most specific words OpenSSL gave, e.g. 'certificate verify failed'."""
+    reasons = [
+        entry[2]
+        for entry in (failure.args[0] if failure.args else [])
+        if isinstance(entry, tuple) and len(entry) == 3 and entry[2]
+    ]
+    return reasons[-1] if reasons else str(failure) or type(failure).__name__
+
+
+def tls_options(
+    arguments: argparse.Namespace,
+) -> IOpenSSLClientConnectionCreator | None:
+    """The client's TLS settings from --tls, --ca and --insecure, or None."""
+    if not arguments.tls:
+        return None
+    if arguments.insecure:
+        sys.stderr.write(
+            f"{PROGRAM}: warning: --insecure: the server's certificate is not "
+            "checked; anyone in between can read and change this chat\n"
+        )
+        return _UnverifiedTLS()
+    trust: Any = None
+    if arguments.ca:
+        try:
+            with open(arguments.ca, "rb") as pem:
+                trust = ssl.Certificate.loadPEM(pem.read())
+        except (OSError, SSL.Error, ValueError) as problem:
+            raise SystemExit(
+                f"{PROGRAM}: cannot read --ca {arguments.ca}: {problem}"
+            ) from None
+    return ssl.optionsForClientTLS(arguments.host, trustRoot=trust)
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _UnverifiedTLS:
+    """TLS that accepts any certificate: for --insecure only."""
+
+    def __init__(self) -> None:
+        self._context = ssl.CertificateOptions(verify=False).getContext()
+
+    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        return SSL.Connection(self._context, None)
 
 
 class TerminalModes:
@@ -326,7 +416,12 @@ async def run_client(
 ) -> None:
     """Connect, chat until the person or the server ends it, say why."""
     session = ChatSession(
-        reactor, arguments.host, arguments.port, arguments.nick, arguments.reconnect
+        reactor,
+        arguments.host,
+        arguments.port,
+        arguments.nick,
+        arguments.reconnect,
+        tls_options(arguments),
     )
     try:
         await session.connect()

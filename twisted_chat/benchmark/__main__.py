@@ -65,7 +65,7 @@ class Daemon:
                 if (self.workdir / "twistd.log").exists()
                 else ""
             )
-            match = re.search(r"listening on tcp\S* \((\d+)\)", log)
+            match = re.search(r"listening on (?:tcp|ssl)\S* \((\d+)\)", log)
             if match:
                 self.port = int(match.group(1))
                 return

@@ -128,7 +128,7 @@ async def _connect_all(plan: LoadPlan) -> tuple[list[LoadClient], dict[str, int]
                 clients.append(client)
 
     await asyncio.wait_for(
-        asyncio.gather(*(connector() for _ in range(min(32, plan.clients)))),
+        asyncio.gather(*(connector() for _ in range(min(8, plan.clients)))),
         plan.timeout,
     )
     return clients, errors
