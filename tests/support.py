@@ -132,6 +132,11 @@ class ChatDaemon:
             self.process.wait()
             raise
 
+    def wait_exit(self) -> int:
+        """Wait for the daemon to exit by itself; returns its exit status."""
+        assert self.process is not None
+        return self.process.wait(timeout=DEADLINE_SECONDS)
+
     def rss_kib(self) -> int:
         """The daemon's resident memory, in KiB."""
         status = Path(f"/proc/{self.pid}/status").read_text()

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.certificates import make_certificates
-from tests.support import DEADLINE_SECONDS, ChatDaemon, kill_quietly, run_command
+from tests.support import (
+    DEADLINE_SECONDS,
+    ChatDaemon,
+    kill_quietly,
+    run_command,
+    wait_for,
+)
 from tests.test_client import RunningClient, client_command
 
 StartDaemon = Callable[..., ChatDaemon]
@@ -32,7 +38,11 @@ def tls_daemon(
         "--port",
         f"ssl:0:interface=127.0.0.1:privateKey={paths['key']}:certKey={paths['cert']}",
     )
-    tls_port = int(re.findall(r"listening on ssl\S* \((\d+)\)", daemon.log())[0])
+    listening = wait_for(
+        lambda: re.search(r"listening on ssl\S* \((\d+)\)", daemon.log()),
+        what="the TLS port",
+    )
+    tls_port = int(listening.group(1))
     return daemon, tls_port, paths["ca"]
 
 
