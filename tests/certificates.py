@@ -20,7 +20,7 @@ def make_certificates(directory: Path, hostname: str = "localhost") -> dict[str,
     Write C{ca.pem} (a CA), and C{server.key} and C{server.pem} (a server
     certificate for C{hostname} only, signed by that CA) into C{directory}.
     """
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()

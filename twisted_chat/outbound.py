@@ -46,7 +46,7 @@ class OutboundQueue:
         on_flow_change: Callable[[bool], None] = lambda paused: None,
     ) -> None:
         self._transport = transport
-        self._max_queue = max_queue
+        self.max_queue = max_queue
         self._on_overflow = on_overflow
         self._on_flow_change = on_flow_change
         # Made on first use: most clients never need one, and an empty deque
@@ -112,7 +112,7 @@ class OutboundQueue:
             self._pending = deque()
         self._pending.append(data)
         self._pending_bytes += len(data)
-        if self._max_queue and self._pending_bytes > self._max_queue:
+        if self.max_queue and self._pending_bytes > self.max_queue:
             self._set_closed()
             self._drop()
             self._on_overflow()

@@ -22,7 +22,7 @@ from twisted_chat.outbound import OutboundQueue
 from twisted_chat.telnet import TelnetFilter
 
 if TYPE_CHECKING:
-    from twisted_chat.server import ChatFactory
+    from twisted_chat.server import ChatFactory, Limits
 
 log = Logger()
 
@@ -197,6 +197,18 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         )
         self._close_reason = "idle timeout"
         self.close()
+
+    def apply_limits(self, limits: Limits) -> None:
+        """Take new limits (a reload) without interrupting the connection."""
+        self.MAX_LENGTH = limits.max_line_length
+        if self._outbound is not None:
+            self._outbound.max_queue = limits.max_queue
+        if self._flood is not None:
+            self._flood.rate = limits.rate
+            self._flood.burst = max(limits.burst, 1)
+            self._flood.disconnect_after = limits.flood_timeout
+        if self._admitted and not self._closing:
+            self.setTimeout(limits.idle_timeout or None)
 
     # The room's Member interface
 

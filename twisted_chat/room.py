@@ -58,6 +58,8 @@ class Room:
         #: Above this many members, joins and leaves are not announced: in a
         #: room of N people that would be N lines for every arrival.
         self.announce_limit = announce_limit
+        #: The message of the day: lines every newcomer sees after the greeting.
+        self.motd: list[str] = []
         self._by_key: dict[str, Member] = {}
         # Members in joining order; the tuple is what the fan-out iterates,
         # rebuilt lazily so a storm of joins costs no copying.
@@ -109,6 +111,8 @@ class Room:
         greeting = text.WELCOME.encode(
             server=self.server_name, name=name, count=len(self)
         )
+        if self.motd:
+            greeting += b"".join(text.NOTICE.encode(text=line) for line in self.motd)
         if self.quiet:
             member.send(greeting + self._quiet_notice())
         else:

@@ -107,6 +107,12 @@ class ChatFactory(ServerFactory):
             return "Server out of file descriptors; try again later."
         return None
 
+    def apply_limits(self, limits: Limits) -> None:
+        """New limits for new connections and, at once, for every open one."""
+        self.limits = limits
+        for protocol in list(self.connections):
+            protocol.apply_limits(limits)
+
     def connection_opened(self, protocol: ChatProtocol) -> None:
         """Count C{protocol} as live until L{connection_closed}."""
         self.connections.add(protocol)

@@ -5,7 +5,7 @@ C{twistd chat}: the command-line options and the service they describe.
 from __future__ import annotations
 
 import resource
-import socket
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -24,8 +24,16 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from twisted_chat import text
+from twisted_chat.config import (
+    BY_NAME,
+    PARAMETERS,
+    ConfigError,
+    limits_from,
+    read_config,
+    read_motd,
+)
 from twisted_chat.room import Room
-from twisted_chat.server import ChatFactory, Limits
+from twisted_chat.server import ChatFactory
 
 log = Logger()
 
@@ -45,29 +53,20 @@ def endpoint_description(value: str) -> str:
     return f"tcp:{value}:backlog={LISTEN_BACKLOG}" if value.isdigit() else value
 
 
+def check_endpoint(value: str) -> str:
+    """The endpoint description for a --port value, or a one-line refusal."""
+    description = endpoint_description(value)
+    try:
+        serverFromString(_reactor(), description)
+    except Exception as error:
+        raise usage.UsageError(f"invalid --port {value!r}: {error}") from None
+    return description
+
+
 def _reactor() -> IReactorCore:
     from twisted.internet import reactor
 
     return reactor
-
-
-def _number(option: str, kind: type[int] | type[float], minimum: float = 0) -> Any:
-    """A coercer for a numeric option that names the option when it refuses."""
-    what = "a whole number" if kind is int else "a number"
-
-    def coerce(value: str) -> int | float:
-        try:
-            number = kind(value)
-        except ValueError:
-            number = minimum - 1
-        if not number >= minimum:  # also refuses NaN
-            raise ValueError(
-                f"--{option} takes {what}, {minimum:g} or more, not {value!r}"
-            )
-        return number
-
-    coerce.coerceDoc = f"{what.capitalize()}, {minimum:g} or more."  # type: ignore[attr-defined]
-    return coerce
 
 
 class Options(usage.Options):
@@ -84,77 +83,22 @@ class Options(usage.Options):
         "person types reaches everyone else in the room."
     )
     optParameters: ClassVar[list[list[object]]] = [
-        ["server-name", None, socket.gethostname(), "The name the greeting shows."],
-        [
-            "max-line-length",
-            None,
-            Limits.max_line_length,
-            "Longest line accepted, in bytes; a longer one is refused with a notice.",
-            _number("max-line-length", int, 1),
-        ],
-        [
-            "rate",
-            None,
-            Limits.rate,
-            "Lines per second one client may send (0: no flood control).",
-            _number("rate", float),
-        ],
-        [
-            "burst",
-            None,
-            Limits.burst,
-            "Lines one client may send at once before --rate applies.",
-            _number("burst", int, 1),
-        ],
-        [
-            "flood-timeout",
-            None,
-            Limits.flood_timeout,
-            "Seconds a client may flood without pause before it is disconnected.",
-            _number("flood-timeout", float, 1),
-        ],
-        [
-            "max-queue",
-            None,
-            Limits.max_queue,
-            "Bytes of output queued for a client that does not read before it "
-            "is disconnected (0: no cap).",
-            _number("max-queue", int),
-        ],
-        [
-            "max-clients",
-            None,
-            Limits.max_clients,
-            "Connections in all (0: no limit).",
-            _number("max-clients", int),
-        ],
-        [
-            "max-per-ip",
-            None,
-            Limits.max_per_ip,
-            "Connections from one IP address (0: no limit).",
-            _number("max-per-ip", int),
-        ],
-        [
-            "announce-limit",
-            None,
-            100,
-            "Above this many people, joins and leaves are not announced "
-            "(0: always announced).",
-            _number("announce-limit", int),
-        ],
-        [
-            "idle-timeout",
-            None,
-            Limits.idle_timeout,
-            "Seconds a client may send nothing before it is disconnected (0: off).",
-            _number("idle-timeout", float),
-        ],
+        [p.name, None, p.default, p.help, p.coerce] for p in PARAMETERS
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
+        self["config"] = None
+        #: The options given on the command line: they win over the file.
+        self.given: dict[str, Any] = {}
+
+    def opt_config(self, path: str) -> None:
+        """
+        Read settings from this TOML file (any option of twistd chat, by
+        name); the command line wins. SIGHUP reads it again.
+        """
+        self["config"] = path
 
     def opt_port(self, value: str) -> None:
         """
@@ -164,24 +108,43 @@ class Options(usage.Options):
         ssl:..., systemd:...; add :backlog=N to a tcp one for many clients
         joining at once). Repeat to listen on several. [default: 5000]
         """
-        description = endpoint_description(value)
-        try:
-            serverFromString(_reactor(), description)
-        except Exception as error:
-            raise usage.UsageError(f"invalid --port {value!r}: {error}") from None
-        self["port"].append(description)
+        self["port"].append(value)
 
     # usage.Options shows a docstring as is; fold it into one paragraph.
     opt_port.__doc__ = " ".join((opt_port.__doc__ or "").split())
     opt_p = opt_port
 
     def postOptions(self) -> None:
-        if not self["port"]:
-            self["port"] = [DEFAULT_PORT]
+        if self["port"]:
+            self.given["port"] = self["port"]
+        if self["config"]:
+            try:
+                from_file = read_config(self["config"])
+            except ConfigError as error:
+                raise usage.UsageError(str(error)) from None
+            for name, value in from_file.items():
+                if name not in self.given:
+                    self[name] = value
+        self["port"] = [
+            check_endpoint(value) for value in self["port"] or [DEFAULT_PORT]
+        ]
+
+    def settings(self) -> dict[str, Any]:
+        """Every option's value, as parsed."""
+        return {parameter.name: self[parameter.name] for parameter in PARAMETERS}
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        arguments = list(sys.argv[1:] if options is None else options)
+        for argument in arguments:
+            if argument.startswith("--") and argument != "--":
+                name = argument[2:].split("=", 1)[0]
+                if name in BY_NAME:
+                    self.given[name] = None  # the value is filled in below
         try:
             super().parseOptions(options)
+            for name in self.given:
+                if name != "port":
+                    self.given[name] = self[name]
         except usage.UsageError as error:
             reason = str(error).removeprefix("Parameter type enforcement failed: ")
             sys.stderr.write(f"twistd chat: {reason}\n")
@@ -203,10 +166,12 @@ class ChatService(Service):
         self,
         factory: ChatFactory,
         endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
+        options: Options | None = None,
         clock: IReactorTime | None = None,
     ) -> None:
         self.factory = factory
         self.endpoints = list(endpoints)
+        self.options = options
         self.ports: list[IListeningPort] = []
         self._clock = clock
 
@@ -244,6 +209,46 @@ class ChatService(Service):
         if not self.ports:
             self.privilegedStartService()
         super().startService()
+        if self.options is not None:
+            reactor = _reactor()
+            signal.signal(
+                signal.SIGHUP,
+                lambda number, frame: reactor.callFromThread(self.reload),  # type: ignore[attr-defined]
+            )
+
+    def reload(self) -> None:
+        """
+        Read the configuration file and the MOTD again and apply them to
+        everyone, without dropping a connection; with an error, log it and
+        keep the settings in force. Listening ports change only on restart.
+        """
+        assert self.options is not None
+        path = self.options["config"]
+        try:
+            from_file = read_config(path) if path else {}
+            settings: dict[str, Any] = {p.name: p.default for p in PARAMETERS}
+            settings.update(
+                {k: v for k, v in from_file.items() if k != "port"},
+            )
+            settings.update(
+                {k: v for k, v in self.options.given.items() if k != "port"}
+            )
+            motd = read_motd(settings["motd"])
+        except ConfigError as error:
+            log.error(
+                "reload failed; keeping the current settings: {error}", error=str(error)
+            )
+            return
+        room = self.factory.room
+        room.server_name = settings["server-name"]
+        room.announce_limit = settings["announce-limit"]
+        room.motd = motd
+        self.factory.apply_limits(limits_from(settings))
+        log.info(
+            "reloaded {path}: settings applied to {count} connections",
+            path=path or "(no configuration file)",
+            count=len(self.factory.connections),
+        )
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
@@ -290,23 +295,19 @@ def raise_descriptor_limit() -> None:
 def makeService(options: Options) -> IService:
     """Build the service for C{twistd chat} from parsed L{Options}."""
     raise_descriptor_limit()
-    limits = Limits(
-        max_line_length=options["max-line-length"],
-        max_queue=options["max-queue"],
-        rate=options["rate"],
-        burst=options["burst"],
-        flood_timeout=options["flood-timeout"],
-        max_clients=options["max-clients"],
-        max_per_ip=options["max-per-ip"],
-        idle_timeout=options["idle-timeout"],
-    )
+    settings = options.settings()
+    try:
+        motd = read_motd(settings["motd"])
+    except ConfigError as error:
+        raise SystemExit(f"twistd chat: {error}") from None
     room = Room(
-        server_name=options["server-name"], announce_limit=options["announce-limit"]
+        server_name=settings["server-name"], announce_limit=settings["announce-limit"]
     )
-    factory = ChatFactory(room, limits)
+    room.motd = motd
+    factory = ChatFactory(room, limits_from(settings))
     reactor = _reactor()
     endpoints = [
         (description, serverFromString(reactor, description))
         for description in options["port"]
     ]
-    return ChatService(factory, endpoints)
+    return ChatService(factory, endpoints, options)

@@ -1,0 +1,202 @@
+"""
+The daemon's settings: every C{twistd chat} option, its default and how its
+value is checked, and reading them from a TOML configuration file.
+
+One table (L{PARAMETERS}) serves the command line and the file, so the two
+accept the same names and refuse bad values with the same words.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted_chat.server import Limits
+from twisted_chat.text import clean_text
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message is one line."""
+
+
+def number(option: str, kind: type[int] | type[float], minimum: float = 0) -> Any:
+    """A coercer for a numeric option that names the option when it refuses."""
+    what = "a whole number" if kind is int else "a number"
+
+    def coerce(value: str) -> int | float:
+        try:
+            result = kind(value)
+        except ValueError:
+            result = minimum - 1
+        if not result >= minimum:  # also refuses NaN
+            raise ValueError(
+                f"--{option} takes {what}, {minimum:g} or more, not {value!r}"
+            )
+        return result
+
+    coerce.coerceDoc = f"{what.capitalize()}, {minimum:g} or more."  # type: ignore[attr-defined]
+    return coerce
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One option: name, default, help, and the function that checks a value."""
+
+    name: str
+    default: object
+    help: str
+    coerce: Callable[[str], object] = str
+
+
+PARAMETERS = (
+    Parameter("server-name", socket.gethostname(), "The name the greeting shows."),
+    Parameter(
+        "max-line-length",
+        Limits.max_line_length,
+        "Longest line accepted, in bytes; a longer one is refused with a notice.",
+        number("max-line-length", int, 1),
+    ),
+    Parameter(
+        "rate",
+        Limits.rate,
+        "Lines per second one client may send (0: no flood control).",
+        number("rate", float),
+    ),
+    Parameter(
+        "burst",
+        Limits.burst,
+        "Lines one client may send at once before --rate applies.",
+        number("burst", int, 1),
+    ),
+    Parameter(
+        "flood-timeout",
+        Limits.flood_timeout,
+        "Seconds a client may flood without pause before it is disconnected.",
+        number("flood-timeout", float, 1),
+    ),
+    Parameter(
+        "max-queue",
+        Limits.max_queue,
+        "Bytes of output queued for a client that does not read before it "
+        "is disconnected (0: no cap).",
+        number("max-queue", int),
+    ),
+    Parameter(
+        "max-clients",
+        Limits.max_clients,
+        "Connections in all (0: no limit).",
+        number("max-clients", int),
+    ),
+    Parameter(
+        "max-per-ip",
+        Limits.max_per_ip,
+        "Connections from one IP address (0: no limit).",
+        number("max-per-ip", int),
+    ),
+    Parameter(
+        "announce-limit",
+        100,
+        "Above this many people, joins and leaves are not announced "
+        "(0: always announced).",
+        number("announce-limit", int),
+    ),
+    Parameter(
+        "idle-timeout",
+        Limits.idle_timeout,
+        "Seconds a client may send nothing before it is disconnected (0: off).",
+        number("idle-timeout", float),
+    ),
+    Parameter(
+        "motd", None, "A file whose text every newcomer sees after the greeting."
+    ),
+    Parameter(
+        "metrics",
+        None,
+        "Serve Prometheus metrics at /metrics on this endpoint "
+        "(e.g. tcp:9100:interface=127.0.0.1).",
+    ),
+)
+BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
+#: What a configuration file may set besides the parameters.
+FILE_ONLY = ("port",)
+
+
+def limits_from(settings: Mapping[str, Any]) -> Limits:
+    """The L{Limits} that C{settings} (option name to value) describe."""
+    return Limits(
+        max_line_length=settings["max-line-length"],
+        max_queue=settings["max-queue"],
+        rate=settings["rate"],
+        burst=settings["burst"],
+        flood_timeout=settings["flood-timeout"],
+        max_clients=settings["max-clients"],
+        max_per_ip=settings["max-per-ip"],
+        idle_timeout=settings["idle-timeout"],
+    )
+
+
+def _line_of(source: str, key: str) -> int | None:
+    for number_, line in enumerate(source.splitlines(), 1):
+        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+            return number_
+    return None
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """
+    The settings in the TOML file at C{path}, checked like the command line.
+
+    Keys are option names (C{max-per-ip}, or C{max_per_ip}); C{port} is one
+    endpoint or a list of them; C{motd} is relative to the file's folder.
+
+    @raise ConfigError: naming the file, the line where known, and the problem.
+    """
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            f"{path}: {getattr(error, 'strerror', None) or error}"
+        ) from None
+    try:
+        table = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.replace("_", "-")
+        line = _line_of(source, key)
+        where = f"{path}, line {line}" if line else path
+        if name == "port":
+            ports = value if isinstance(value, list) else [value]
+            if not ports or not all(isinstance(p, str | int) for p in ports):
+                raise ConfigError(f"{where}: port takes an endpoint or a list of them")
+            settings["port"] = [str(p) for p in ports]
+            continue
+        parameter = BY_NAME.get(name)
+        if parameter is None:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        if isinstance(value, dict | list | bool):
+            raise ConfigError(f"{where}: {key} cannot be {type(value).__name__}")
+        try:
+            settings[name] = parameter.coerce(str(value))
+        except ValueError as error:
+            raise ConfigError(f"{where}: {str(error).replace('--', '', 1)}") from None
+        if name == "motd":
+            settings[name] = str(Path(path).parent / str(value))
+    return settings
+
+
+def read_motd(path: str | None) -> list[str]:
+    """The message of the day, one entry per line; none without a file."""
+    if not path:
+        return []
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror or error}") from None
+    return [clean_text(line) for line in raw.splitlines()]
