@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from twisted.internet import error
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -45,6 +46,13 @@ def _not_connected(data: bytes) -> None:
     """Where output goes before a connection is admitted: nowhere."""
 
 
+def _reason_name(reason: Failure) -> str:
+    """A metrics label for how a connection ended that we did not end."""
+    if reason.check(error.ConnectionDone):
+        return "closed"
+    return "lost"
+
+
 class ChatProtocol(LineReceiver, TimeoutMixin):
     """
     A person connected over a byte stream (telnet, nc, the terminal client).
@@ -79,7 +87,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self._flood: FloodControl | None = None
         self._admitted = False
         self._closing = False
+        #: Why we closed (a metrics label) and how to say it in the log.
         self._close_reason = ""
+        self._close_description = ""
 
     # Twisted's hooks
 
@@ -90,8 +100,10 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         limits = factory.limits
         self.peer, self.address = describe_peer(transport)
         fileno = getattr(transport, "fileno", None)
-        refusal = factory.refusal(self.address, fileno() if fileno else None)
-        if refusal is not None:
+        refused = factory.refusal(self.address, fileno() if fileno else None)
+        if refused is not None:
+            limit, refusal = refused
+            factory.limit_hits[limit] += 1
             log.warn("{peer} refused: {reason}", peer=self.peer, reason=refusal)
             self._closing = True
             transport.write(text.ERROR.encode(text=refusal))
@@ -120,6 +132,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         if not self._admitted:
             return
         self.setTimeout(None)
+        self.factory.disconnects[self._close_reason or _reason_name(reason)] += 1
         self.factory.throttle.remove(self)
         self.factory.room.leave(self)
         self.factory.connection_closed(self)
@@ -127,7 +140,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             "{peer} ({name}) disconnected: {reason}",
             peer=self.peer,
             name=self.name,
-            reason=self._close_reason or reason.getErrorMessage(),
+            reason=self._close_description or reason.getErrorMessage(),
         )
 
     def dataReceived(self, data: bytes) -> None:
@@ -164,6 +177,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self._flush_batch()
 
     def lineReceived(self, line: bytes) -> None:
+        self.factory.lines_received += 1
         cleaned = text.clean_text(line)
         if not cleaned.strip() or not self._within_rate():
             return
@@ -176,6 +190,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._flush_batch()
+        self.factory.limit_hits["line_length"] += 1
         log.info(
             "{peer} ({name}) sent a line over {limit} bytes",
             peer=self.peer,
@@ -195,7 +210,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
                 text=f"Disconnected: idle for {self.factory.limits.idle_timeout:g} s."
             )
         )
-        self._close_reason = "idle timeout"
+        self._set_close_reason("idle", "idle timeout")
         self.close()
 
     def apply_limits(self, limits: Limits) -> None:
@@ -236,6 +251,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             return True
         self._flush_batch()
         limits = self.factory.limits
+        self.factory.limit_hits["rate"] += 1
         if verdict is Verdict.REFUSE_WITH_NOTICE:
             log.info(
                 "{peer} ({name}) over the line rate", peer=self.peer, name=self.name
@@ -257,7 +273,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
                 peer=self.peer,
                 name=self.name,
             )
-            self._close_reason = "flooding"
+            self._set_close_reason("flooding", "flooding")
             self.close()
         return False
 
@@ -268,6 +284,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self.factory.throttle.congested(self)
         else:
             self.factory.throttle.relieved(self)
+
+    def _set_close_reason(self, reason: str, description: str) -> None:
+        self._close_reason, self._close_description = reason, description
 
     def _flush_batch(self) -> None:
         if self._batch:
@@ -282,7 +301,8 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             limit=self.factory.limits.max_queue,
         )
         self._closing = True
-        self._close_reason = "output queue full (not reading)"
+        self.factory.limit_hits["max_queue"] += 1
+        self._set_close_reason("not_reading", "output queue full (not reading)")
         # Drop at once: what is buffered will never be read anyway.
         transport = self.transport
         assert transport is not None

@@ -66,6 +66,11 @@ class Room:
         self._order: dict[Member, None] = {}
         self._snapshot: tuple[Member, ...] | None = ()
         self._guest_numbers = count(1)
+        # Plain counters for metrics: lines relayed from people, deliveries
+        # (one line reaching one member) and bytes handed to members.
+        self.lines_relayed = 0
+        self.deliveries = 0
+        self.bytes_out = 0
 
     @property
     def _everyone(self) -> tuple[Member, ...]:
@@ -135,9 +140,11 @@ class Room:
         Relay C{lines} from C{sender} to everyone else, as one write each.
         """
         name = sender.name
-        data = b"".join(text.MESSAGE.encode(name=name, text=line) for line in lines)
-        if data:
-            self.broadcast(data, exclude=sender)
+        encoded = [text.MESSAGE.encode(name=name, text=line) for line in lines]
+        if encoded:
+            self.lines_relayed += len(encoded)
+            self.deliveries += len(encoded) * (len(self._order) - 1)
+            self.broadcast(b"".join(encoded), exclude=sender)
 
     def act(self, sender: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else."""
@@ -181,7 +188,9 @@ class Room:
     def broadcast(self, data: bytes, exclude: Member | None = None) -> None:
         """Send C{data}, already encoded, to every member but C{exclude}."""
         broken: list[tuple[Member, Failure]] = []
-        for member in self._everyone:
+        everyone = self._everyone
+        self.bytes_out += len(data) * (len(everyone) - (exclude is not None))
+        for member in everyone:
             if member is not exclude:
                 try:
                     member.send(data)

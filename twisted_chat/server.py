@@ -81,30 +81,41 @@ class ChatFactory(ServerFactory):
         self.per_address: Counter[str] = Counter()
         self.descriptor_limit = descriptor_limit()
         self.throttle = ReadThrottle(self.clock)
+        # Plain counters, cheap to bump; twisted_chat.metrics exports them.
+        self.lines_received = 0
+        self.limit_hits: Counter[str] = Counter()
+        self.disconnects: Counter[str] = Counter()
         self._empty_waiters: list[Deferred[None]] = []
 
-    def refusal(self, address: str | None, descriptor: int | None) -> str | None:
+    def refusal(
+        self, address: str | None, descriptor: int | None
+    ) -> tuple[str, str] | None:
         """
         Why a new connection from C{address} (an IP, or None for a unix
-        socket) on socket C{descriptor} must be refused, or None to admit it.
+        socket) on socket C{descriptor} must be refused, as (the limit's
+        name, the line to tell the client), or None to admit it.
         """
         limits = self.limits
         if limits.max_clients and len(self.connections) >= limits.max_clients:
-            return f"Server full ({limits.max_clients} clients); try again later."
+            return (
+                "max_clients",
+                f"Server full ({limits.max_clients} clients); try again later.",
+            )
         if (
             address is not None
             and limits.max_per_ip
             and self.per_address[address] >= limits.max_per_ip
         ):
             return (
+                "max_per_ip",
                 f"Too many connections from {address} "
-                f"(at most {limits.max_per_ip}); try again later."
+                f"(at most {limits.max_per_ip}); try again later.",
             )
         if (
             descriptor is not None
             and descriptor >= self.descriptor_limit - DESCRIPTOR_HEADROOM
         ):
-            return "Server out of file descriptors; try again later."
+            return "descriptors", "Server out of file descriptors; try again later."
         return None
 
     def apply_limits(self, limits: Limits) -> None:

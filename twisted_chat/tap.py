@@ -15,6 +15,7 @@ from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
     IListeningPort,
+    IProtocolFactory,
     IReactorCore,
     IReactorTime,
     IStreamServerEndpoint,
@@ -32,6 +33,7 @@ from twisted_chat.config import (
     read_config,
     read_motd,
 )
+from twisted_chat.metrics import metrics_site
 from twisted_chat.room import Room
 from twisted_chat.server import ChatFactory
 
@@ -53,13 +55,13 @@ def endpoint_description(value: str) -> str:
     return f"tcp:{value}:backlog={LISTEN_BACKLOG}" if value.isdigit() else value
 
 
-def check_endpoint(value: str) -> str:
+def check_endpoint(value: str, option: str = "port") -> str:
     """The endpoint description for a --port value, or a one-line refusal."""
     description = endpoint_description(value)
     try:
         serverFromString(_reactor(), description)
     except Exception as error:
-        raise usage.UsageError(f"invalid --port {value!r}: {error}") from None
+        raise usage.UsageError(f"invalid --{option} {value!r}: {error}") from None
     return description
 
 
@@ -128,6 +130,8 @@ class Options(usage.Options):
         self["port"] = [
             check_endpoint(value) for value in self["port"] or [DEFAULT_PORT]
         ]
+        if self["metrics"]:
+            self["metrics"] = check_endpoint(self["metrics"], "metrics")
 
     def settings(self) -> dict[str, Any]:
         """Every option's value, as parsed."""
@@ -165,7 +169,7 @@ class ChatService(Service):
     def __init__(
         self,
         factory: ChatFactory,
-        endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
+        endpoints: Sequence[tuple[str, IStreamServerEndpoint, IProtocolFactory]],
         options: Options | None = None,
         clock: IReactorTime | None = None,
     ) -> None:
@@ -178,9 +182,9 @@ class ChatService(Service):
     def privilegedStartService(self) -> None:
         # Listening here, before twistd drops privileges, allows ports < 1024.
         super().privilegedStartService()
-        for description, endpoint in self.endpoints:
+        for description, endpoint, factory in self.endpoints:
             failures: list[Failure] = []
-            listening = endpoint.listen(self.factory)
+            listening = endpoint.listen(factory)
             listening.addCallbacks(self._listening, failures.append, (description,))
             if failures:
                 reason = failures[0].getErrorMessage()
@@ -306,8 +310,13 @@ def makeService(options: Options) -> IService:
     room.motd = motd
     factory = ChatFactory(room, limits_from(settings))
     reactor = _reactor()
-    endpoints = [
-        (description, serverFromString(reactor, description))
+    endpoints: list[tuple[str, IStreamServerEndpoint, IProtocolFactory]] = [
+        (description, serverFromString(reactor, description), factory)
         for description in options["port"]
     ]
+    if settings["metrics"]:
+        metrics = settings["metrics"]
+        endpoints.append(
+            (metrics, serverFromString(reactor, metrics), metrics_site(factory))
+        )
     return ChatService(factory, endpoints, options)
