@@ -61,7 +61,15 @@ def check_endpoint(value: str, option: str = "port") -> str:
     try:
         serverFromString(_reactor(), description)
     except Exception as error:
-        raise usage.UsageError(f"invalid --{option} {value!r}: {error}") from None
+        reason = str(error)
+        if description.startswith("systemd:") and isinstance(
+            error, IndexError | KeyError
+        ):
+            reason = (
+                "no socket inherited from systemd by that index or name "
+                "(LISTEN_FDS, LISTEN_FDNAMES)"
+            )
+        raise usage.UsageError(f"invalid --{option} {value!r}: {reason}") from None
     return description
 
 
