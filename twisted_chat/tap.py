@@ -110,6 +110,8 @@ class Options(usage.Options):
         """
         self["config"] = path
 
+    opt_config.__doc__ = " ".join((opt_config.__doc__ or "").split())
+
     def opt_port(self, value: str) -> None:
         """
         Where to listen: a port number (TCP on all interfaces, listen
