@@ -20,10 +20,8 @@ import tty
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol
 
-from OpenSSL import SSL
-from service_identity import VerificationError
 from twisted.conch.insults.insults import ServerProtocol
-from twisted.internet import defer, error, ssl, task
+from twisted.internet import defer, task
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.interfaces import (
     IHandshakeListener,
@@ -39,6 +37,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_chat import text
+from twisted_chat.client_tls import PROGRAM, describe_connect_error, tls_options
 from twisted_chat.commands import split_command
 from twisted_chat.terminal import ChatTerminal
 
@@ -46,7 +45,6 @@ DEFAULT_PORT = 5000
 CONNECT_TIMEOUT_SECONDS = 10
 FIRST_RETRY_SECONDS = 1.0
 LONGEST_RETRY_SECONDS = 30.0
-PROGRAM = "twisted_chat.client"
 
 
 class Screen(Protocol):
@@ -319,69 +317,6 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         help="no colours (also when NO_COLOR is set or stdout is not a terminal)",
     )
     return parser.parse_args(list(argv))
-
-
-def describe_connect_error(failure: Failure) -> str:
-    """One human line for why a connection could not be made."""
-    if failure.check(error.ConnectionRefusedError):
-        return "connection refused"
-    if failure.check(error.DNSLookupError):
-        return "unknown host"
-    if failure.check(error.TimeoutError, defer.TimeoutError):
-        return "no answer (timed out)"
-    if failure.check(VerificationError):
-        return "TLS failed: the server's certificate is not for this host name"
-    if failure.check(SSL.Error):
-        assert failure.value is not None
-        return f"TLS failed: {_ssl_reason(failure.value)}"
-    if failure.check(error.ConnectionDone, error.ConnectionLost):
-        return "the server closed the connection during the TLS handshake"
-    return failure.getErrorMessage()
-
-
-def _ssl_reason(failure: BaseException) -> str:
-    """The most specific words OpenSSL gave, e.g. 'certificate verify failed'."""
-    reasons = [
-        entry[2]
-        for entry in (failure.args[0] if failure.args else [])
-        if isinstance(entry, tuple) and len(entry) == 3 and entry[2]
-    ]
-    return reasons[-1] if reasons else str(failure) or type(failure).__name__
-
-
-def tls_options(
-    arguments: argparse.Namespace,
-) -> IOpenSSLClientConnectionCreator | None:
-    """The client's TLS settings from --tls, --ca and --insecure, or None."""
-    if not arguments.tls:
-        return None
-    if arguments.insecure:
-        sys.stderr.write(
-            f"{PROGRAM}: warning: --insecure: the server's certificate is not "
-            "checked; anyone in between can read and change this chat\n"
-        )
-        return _UnverifiedTLS()
-    trust: Any = None
-    if arguments.ca:
-        try:
-            with open(arguments.ca, "rb") as pem:
-                trust = ssl.Certificate.loadPEM(pem.read())
-        except (OSError, SSL.Error, ValueError) as problem:
-            raise SystemExit(
-                f"{PROGRAM}: cannot read --ca {arguments.ca}: {problem}"
-            ) from None
-    return ssl.optionsForClientTLS(arguments.host, trustRoot=trust)
-
-
-@implementer(IOpenSSLClientConnectionCreator)
-class _UnverifiedTLS:
-    """TLS that accepts any certificate: for --insecure only."""
-
-    def __init__(self) -> None:
-        self._context = ssl.CertificateOptions(verify=False).getContext()
-
-    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
-        return SSL.Connection(self._context, None)
 
 
 class TerminalModes:
