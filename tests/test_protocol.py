@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.test.iosim import connectedServerAndClient
 
-from twisted_chat.protocol import ChatProtocol
+from twisted_chat.protocol import OUTPUT_PER_READ, ChatProtocol, read_size
 from twisted_chat.room import Room
 from twisted_chat.server import ChatFactory, Limits
 
@@ -144,3 +144,10 @@ def test_connection_over_iosim_pump() -> None:
     pump.flush()
     assert len(factory.room) == 0
     assert not factory.connections
+
+
+def test_read_size_shrinks_as_the_room_grows() -> None:
+    """One read relayed to everyone stays near OUTPUT_PER_READ bytes."""
+    assert read_size(1) == read_size(64) == 65536
+    assert read_size(100) * 100 <= OUTPUT_PER_READ
+    assert read_size(2000) == read_size(100_000) == 4096

@@ -46,6 +46,20 @@ def _not_connected(data: bytes) -> None:
     """Where output goes before a connection is admitted: nowhere."""
 
 
+#: What one read from one client may cost the room in output, in bytes.
+OUTPUT_PER_READ = 4 * 1024 * 1024
+
+
+def read_size(members: int) -> int:
+    """
+    How many bytes to read from a client at once in a room of C{members}:
+    Twisted's 64 KiB in small rooms, less in big ones, so that one read
+    relayed to everyone stays near L{OUTPUT_PER_READ} and the room's
+    back-pressure can act before memory and latency pile up.
+    """
+    return max(4096, min(65536, OUTPUT_PER_READ // max(1, members)))
+
+
 def _reason_name(reason: Failure) -> str:
     """A metrics label for how a connection ended that we did not end."""
     if reason.check(error.ConnectionDone):
@@ -86,6 +100,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self.send = _not_connected
         self._flood: FloodControl | None = None
         self._admitted = False
+        self._tcp = False
         self._closing = False
         #: Why we closed (a metrics label) and how to say it in the log.
         self._close_reason = ""
@@ -112,6 +127,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self._admitted = True
         self.MAX_LENGTH = limits.max_line_length
         if ITCPTransport.providedBy(transport):
+            self._tcp = True
             # Chat lines are small and latency matters more than packet count;
             # keepalive finds peers that vanished without a FIN or RST.
             transport.setTcpNoDelay(True)
@@ -175,6 +191,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self._discarding = True
             self.lineLengthExceeded(b"")
         self._flush_batch()
+        if self._tcp:
+            # The next read's size: what one read may cost the room in output.
+            self.transport.bufferSize = read_size(len(self.factory.room))  # type: ignore[union-attr]
 
     def lineReceived(self, line: bytes) -> None:
         self.factory.lines_received += 1

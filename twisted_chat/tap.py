@@ -33,7 +33,6 @@ from twisted_chat.config import (
     read_config,
     read_motd,
 )
-from twisted_chat.metrics import metrics_site
 from twisted_chat.room import Room
 from twisted_chat.server import ChatFactory
 
@@ -325,6 +324,10 @@ def makeService(options: Options) -> IService:
         for description in options["port"]
     ]
     if settings["metrics"]:
+        # Imported only when asked for: prometheus-client and twisted.web
+        # cost the daemon about 4 MB of memory.
+        from twisted_chat.metrics import metrics_site
+
         metrics = settings["metrics"]
         endpoints.append(
             (metrics, serverFromString(reactor, metrics), metrics_site(factory))
