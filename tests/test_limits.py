@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -242,15 +242,24 @@ def test_idle_timeout_spares_clients_that_talk(start_daemon: StartDaemon) -> Non
 
 
 def test_keepalive_on_client_connections(daemon: ChatDaemon) -> None:
+    """The daemon's side of a client connection has its keepalive timer armed."""
     client = daemon.connect()
-    local_port = client.sock.getsockname()[1]
-    output = subprocess.run(
-        ["ss", "-tnoH", "state", "established", f"( dport = :{local_port} )"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "timer:(keepalive" in output, output
+    client_port = client.sock.getsockname()[1]
+
+    def timer_of_server_side() -> str | None:
+        # /proc/net/tcp: "tr" is the active timer; 2 is the keepalive timer.
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, timer = fields[1], fields[2], fields[5].split(":")[0]
+            if local.endswith(f":{daemon.port:04X}") and remote.endswith(
+                f":{client_port:04X}"
+            ):
+                return timer
+        return None
+
+    assert (
+        wait_for(timer_of_server_side, what="the connection in /proc/net/tcp") == "02"
+    )
 
 
 def test_announce_limit(start_daemon: StartDaemon) -> None:
