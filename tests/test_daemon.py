@@ -187,6 +187,8 @@ def test_several_endpoints_and_a_unix_socket(
         "--port",
         f"unix:{sock_path}",
     )
+    # All three are listening once the log names all three.
+    wait_for(lambda: chat.log().count("listening on ") == 3, what="three endpoints")
     ports = [int(p) for p in re.findall(r"listening on tcp\S* \((\d+)\)", chat.log())]
     assert len(set(ports)) == 2
     over_unix = socket.socket(socket.AF_UNIX)
