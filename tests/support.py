@@ -250,10 +250,6 @@ class LineClient:
             return
         raise AssertionError(f"connection still open after {timeout}s")
 
-    def unread(self) -> list[str]:
-        """Lines received but not yet consumed (without reading more)."""
-        return self.lines[self._seen :]
-
     def nick(self, name: str) -> None:
         """Rename and wait for the confirmation."""
         self.send(f"/nick {name}")

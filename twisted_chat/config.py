@@ -122,8 +122,6 @@ PARAMETERS = (
     ),
 )
 BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
-#: What a configuration file may set besides the parameters.
-FILE_ONLY = ("port",)
 
 
 def limits_from(settings: Mapping[str, Any]) -> Limits:

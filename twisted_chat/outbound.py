@@ -58,16 +58,6 @@ class OutboundQueue:
         self.write = transport.write
         transport.registerProducer(self, True)  # type: ignore[attr-defined]
 
-    @property
-    def queued_bytes(self) -> int:
-        """Bytes held here, not yet handed to the transport."""
-        return self._pending_bytes
-
-    @property
-    def paused(self) -> bool:
-        """Whether the transport has asked us to stop writing."""
-        return self._paused
-
     def close(self) -> None:
         """
         Flush what is queued, then close the transport once it has been sent.
