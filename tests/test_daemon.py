@@ -82,7 +82,7 @@ def test_who_me_help_and_unknown_command(daemon: ChatDaemon) -> None:
     bob.expect(r"^\* alice waves$")
     alice.send("/help")
     for command in ("/help", "/nick NAME", "/who", "/me ACTION", "/msg NAME TEXT"):
-        alice.expect(rf"^\*   {command.replace('/', '/')}\s")
+        alice.expect(rf"^\*   {re.escape(command)}\s")
     alice.send("/frobnicate now")
     alice.expect(r"^! Unknown command /frobnicate; type /help$")
     alice.send("//not a command")

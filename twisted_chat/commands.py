@@ -85,12 +85,11 @@ def _msg(member: Member, room: Room, arguments: str) -> None:
     if not name or not message:
         _reply(member, text.ERROR, text="Usage: /msg NAME TEXT")
         return
-    if room.whisper(member, name, message):
-        target = room.find(name)
-        shown = target.name if target is not None else name
-        _reply(member, text.PRIVATE_SENT, name=shown, text=message)
-    else:
+    target = room.whisper(member, name, message)
+    if target is None:
         _reply(member, text.ERROR, text=f"No such name: {name}")
+    else:
+        _reply(member, text.PRIVATE_SENT, name=target.name, text=message)
 
 
 def _quit(member: Member, room: Room, arguments: str) -> None:

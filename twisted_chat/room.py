@@ -152,17 +152,16 @@ class Room:
             text.ACTION.encode(name=sender.name, text=action), exclude=sender
         )
 
-    def whisper(self, sender: Member, name: str, message: str) -> bool:
+    def whisper(self, sender: Member, name: str, message: str) -> Member | None:
         """
-        Deliver C{message} to the member called C{name} only.
+        Deliver C{message} to the member called C{name} (ignoring case) only.
 
-        @return: whether that member exists.
+        @return: that member, or L{None} if there is no such name.
         """
         target = self.find(name)
-        if target is None:
-            return False
-        self._deliver(target, text.PRIVATE.encode(name=sender.name, text=message))
-        return True
+        if target is not None:
+            self._deliver(target, text.PRIVATE.encode(name=sender.name, text=message))
+        return target
 
     def rename(self, member: Member, new_name: str) -> str | None:
         """
