@@ -209,3 +209,4 @@ def test_sigterm_tells_clients_and_exits(daemon: ChatDaemon) -> None:
     assert daemon.stop(signal.SIGTERM) == -signal.SIGTERM
     client.expect(r"^\* server shutting down$")
     client.expect_closed()
+    assert "Received SIGTERM" in daemon.log()

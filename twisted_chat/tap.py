@@ -35,6 +35,7 @@ from twisted_chat.config import (
 )
 from twisted_chat.room import Room
 from twisted_chat.server import ChatFactory
+from twisted_chat.signals import in_reactor, move_shutdown_handlers
 
 log = Logger()
 
@@ -226,8 +227,10 @@ class ChatService(Service):
             reactor = _reactor()
             signal.signal(
                 signal.SIGHUP,
-                lambda number, frame: reactor.callFromThread(self.reload),  # type: ignore[attr-defined]
+                in_reactor(reactor, lambda number, frame: self.reload()),  # type: ignore[arg-type]
             )
+            # After startup: the reactor installs its own handlers then.
+            reactor.callWhenRunning(move_shutdown_handlers, reactor)
 
     def reload(self) -> None:
         """
