@@ -50,3 +50,13 @@ def test_every_event_format_parses_what_it_formats() -> None:
         line = line_format.format(**fields)
         parsed = line_format.parse(line)
         assert parsed is not None, line
+
+
+def test_encode_each_is_encode_for_every_text() -> None:
+    texts = ["plain", "{braces} stay", "caf\u00e9 \U0001f600", ""]
+    assert text.MESSAGE.encode_each(texts, name="bob") == b"".join(
+        text.MESSAGE.encode(name="bob", text=t) for t in texts
+    )
+    assert text.MESSAGE.encode_each([], name="bob") == b""
+    with pytest.raises(ValueError):
+        text.JOINED.encode_each(["x"], name="bob")

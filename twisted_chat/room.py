@@ -10,7 +10,7 @@ whole chat logic runs in memory in tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from itertools import count
 from typing import Protocol
 
@@ -135,16 +135,16 @@ class Room:
         if not quiet:
             self.broadcast(text.LEFT.encode(name=member.name))
 
-    def say(self, sender: Member, lines: Iterable[str]) -> None:
+    def say(self, sender: Member, lines: Sequence[str]) -> None:
         """
         Relay C{lines} from C{sender} to everyone else, as one write each.
         """
-        name = sender.name
-        encoded = [text.MESSAGE.encode(name=name, text=line) for line in lines]
-        if encoded:
-            self.lines_relayed += len(encoded)
-            self.deliveries += len(encoded) * (len(self._order) - 1)
-            self.broadcast(b"".join(encoded), exclude=sender)
+        if lines:
+            self.lines_relayed += len(lines)
+            self.deliveries += len(lines) * (len(self._order) - 1)
+            self.broadcast(
+                text.MESSAGE.encode_each(lines, name=sender.name), exclude=sender
+            )
 
     def act(self, sender: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else."""

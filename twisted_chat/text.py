@@ -9,6 +9,7 @@ with the very same constants, so the two cannot drift apart.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 #: Every line the server sends ends with CRLF so a raw telnet terminal renders it.
@@ -65,6 +66,8 @@ class LineFormat:
 
     template: str
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # The template before and after its {text} field, for encode_each.
+    _around_text: tuple[str, str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         pieces: list[str] = []
@@ -77,6 +80,8 @@ class LineFormat:
             position = match.end()
         pieces.append(re.escape(self.template[position:]))
         object.__setattr__(self, "_pattern", re.compile("".join(pieces)))
+        head, has_text, tail = self.template.partition("{text}")
+        object.__setattr__(self, "_around_text", (head, tail) if has_text else None)
 
     def format(self, **fields: object) -> str:
         """The line as text, without its line ending."""
@@ -85,6 +90,21 @@ class LineFormat:
     def encode(self, **fields: object) -> bytes:
         """The line as bytes on the wire, CRLF-terminated."""
         return encode_line(self.template.format(**fields))
+
+    def encode_each(self, texts: Sequence[str], **fields: object) -> bytes:
+        """
+        One line per item of C{texts} (as C{encode(text=item, **fields)}
+        each), formatted and encoded in one go: relaying a read of many
+        lines costs one C{format} and one C{encode}, not one per line.
+        """
+        if self._around_text is None:
+            raise ValueError(f"{self.template!r} has no {{text}} field")
+        if not texts:
+            return b""
+        head, tail = self._around_text
+        before = head.format(**fields)
+        after = tail.format(**fields) + "\r\n"
+        return (before + (after + before).join(texts) + after).encode("utf-8")
 
     def parse(self, line: str) -> dict[str, str] | None:
         """The fields of C{line} if it has this format, else L{None}."""
