@@ -123,6 +123,26 @@ def test_paused_output_is_queued_and_overflow_drops_the_client() -> None:
     assert slow.transport.disconnecting or slow.transport.disconnected
 
 
+def test_queued_output_counts_for_the_room_and_resumes_as_one_write() -> None:
+    factory = make_factory()
+    sender, slow = Connection(factory), Connection(factory)
+    slow.lines()
+    producer = slow.transport.producer
+    assert producer is not None
+    producer.pauseProducing()
+    for word in (b"one", b"two", b"three"):
+        sender.protocol.dataReceived(word + b"\n")
+    queued = len(b"<guest1> one\r\n<guest1> two\r\n<guest1> three\r\n")
+    assert factory.throttle.queued_bytes == queued
+    writes = slow.transport.writes
+    producer.resumeProducing()
+    assert slow.transport.writes == writes + 1
+    assert slow.lines() == ["<guest1> one", "<guest1> two", "<guest1> three"]
+    assert factory.throttle.queued_bytes == 0
+    sender.protocol.dataReceived(b"four\n")
+    assert slow.lines() == ["<guest1> four"]
+
+
 def test_connection_over_iosim_pump() -> None:
     """A real protocol pair, bytes pumped through iosim's fake transports."""
     factory = make_factory()

@@ -1,12 +1,11 @@
 """
 Back-pressure for the whole room: stop reading from everyone while the
-room's output is backed up, so the backlog waits in the senders' TCP buffers
-(and slows the senders) instead of in the daemon as seconds of latency.
+room's output queues hold too many bytes, so a backlog waits in the senders'
+TCP buffers (and slows the senders) instead of growing in the daemon.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
@@ -14,29 +13,53 @@ from twisted.logger import Logger
 
 log = Logger()
 
-#: A client whose output has been backed up this long counts as stuck, not
-#: slow: it no longer holds the room back (its --max-queue cap deals with it).
+#: A client whose output queue has not been empty for this long counts as
+#: stuck, not slow: it no longer holds the room back (its --max-queue cap
+#: deals with it).
 STUCK_SECONDS = 1.0
+
+#: Bytes the room's output queues may hold before reading stops, and the
+#: level they must fall back to before it resumes.
+HIGH_WATER = 4 * 1024 * 1024
+LOW_WATER = 1024 * 1024
 
 
 class ReadThrottle:
     """
-    Pauses and resumes reading on every connection, by how many are congested.
+    Pauses and resumes reading on every connection, by the bytes queued for
+    output across the room.
 
-    A connection is congested while its transport has paused our output
-    (its socket is not draining). Reading stops when at least a quarter of
-    the connections (at least one) are congested and not stuck, and resumes
-    when no more than half that many are. A connection congested for
-    L{STUCK_SECONDS} stops counting until it drains again, so clients that
+    Each connection reports, through L{queued}, how many bytes wait in its
+    own output queue: what its transport would not take yet because the
+    socket is not draining. Reading stops on every connection when the total
+    over connections that are not stuck goes above C{high_water}, and
+    resumes when it is back at or below C{low_water}.
+
+    Guarantees: while reading is paused the queues can only shrink, so the
+    daemon's memory for output stays near C{high_water} (plus each
+    transport's own buffer); a connection whose queue has not been empty for
+    C{stuck_after} seconds stops counting until it empties, so clients that
     never read can never stall the room, however many there are.
     """
 
-    def __init__(self, clock: IReactorTime, stuck_after: float = STUCK_SECONDS) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        high_water: int = HIGH_WATER,
+        low_water: int = LOW_WATER,
+        stuck_after: float = STUCK_SECONDS,
+    ) -> None:
         self._clock = clock
+        self.high_water = high_water
+        self.low_water = low_water
         self._stuck_after = stuck_after
         self._readers: dict[Hashable, IPushProducer] = {}
-        self._congested_since: dict[Hashable, float] = {}
+        # Only connections with something queued appear in these.
+        self._bytes: dict[Hashable, int] = {}
+        self._queued_since: dict[Hashable, float] = {}
         self._stuck: set[Hashable] = set()
+        #: Bytes queued by connections that are not stuck.
+        self._total = 0
         self._paused = False
         self._check: IDelayedCall | None = None
 
@@ -44,6 +67,11 @@ class ReadThrottle:
     def paused(self) -> bool:
         """Whether reading is paused on every connection."""
         return self._paused
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes queued by connections that are not stuck."""
+        return self._total
 
     def add(self, key: Hashable, reader: IPushProducer) -> None:
         """Track a connection; C{reader} is its transport."""
@@ -54,30 +82,31 @@ class ReadThrottle:
     def remove(self, key: Hashable) -> None:
         """Forget a connection that has gone."""
         self._readers.pop(key, None)
-        self._congested_since.pop(key, None)
-        self._stuck.discard(key)
-        self._update()
+        self.queued(key, 0)
 
-    def congested(self, key: Hashable) -> None:
-        """The output of C{key} stopped draining."""
-        self._congested_since.setdefault(key, self._clock.seconds())
+    def queued(self, key: Hashable, nbytes: int) -> None:
+        """C{key} now has C{nbytes} waiting in its output queue."""
+        before = self._bytes.get(key, 0)
+        if nbytes:
+            if not before:
+                self._queued_since[key] = self._clock.seconds()
+            self._bytes[key] = nbytes
+        elif before:
+            del self._bytes[key]
+            del self._queued_since[key]
+        if key in self._stuck:
+            if not nbytes:
+                self._stuck.discard(key)
+            return
+        self._total += nbytes - before
         self._update()
-
-    def relieved(self, key: Hashable) -> None:
-        """The output of C{key} drains again."""
-        self._congested_since.pop(key, None)
-        self._stuck.discard(key)
-        self._update()
-
-    def _threshold(self) -> int:
-        return max(1, math.ceil(len(self._readers) / 4))
 
     def _update(self) -> None:
-        active = len(self._congested_since) - len(self._stuck)
-        threshold = self._threshold()
-        if not self._paused and active >= threshold:
-            self._set_paused(True)
-        elif self._paused and active <= threshold // 2:
+        if not self._paused and self._total > self.high_water:
+            self._find_stuck()
+            if self._total > self.high_water:
+                self._set_paused(True)
+        elif self._paused and self._total <= self.low_water:
             self._set_paused(False)
 
     def _set_paused(self, paused: bool) -> None:
@@ -88,26 +117,31 @@ class ReadThrottle:
             else:
                 reader.resumeProducing()
         if paused and self._check is None:
-            self._check = self._clock.callLater(self._stuck_after, self._find_stuck)
+            self._check = self._clock.callLater(self._stuck_after, self._recheck)
         elif not paused and self._check is not None:
             if self._check.active():
                 self._check.cancel()
             self._check = None
 
-    def _find_stuck(self) -> None:
+    def _recheck(self) -> None:
         self._check = None
+        self._find_stuck()
+        self._update()
+        if self._paused and self._check is None:
+            self._check = self._clock.callLater(self._stuck_after, self._recheck)
+
+    def _find_stuck(self) -> None:
         limit = self._clock.seconds() - self._stuck_after
-        newly_stuck = {
+        newly_stuck = [
             key
-            for key, since in self._congested_since.items()
+            for key, since in self._queued_since.items()
             if since <= limit and key not in self._stuck
-        }
+        ]
         if newly_stuck:
             log.info(
                 "{count} clients not draining; reading resumes without them",
                 count=len(newly_stuck),
             )
-            self._stuck |= newly_stuck
-        self._update()
-        if self._paused and self._check is None:
-            self._check = self._clock.callLater(self._stuck_after, self._find_stuck)
+            for key in newly_stuck:
+                self._stuck.add(key)
+                self._total -= self._bytes[key]

@@ -26,14 +26,15 @@ class OutboundQueue:
     C{write} is the entry point, and is rebound as the flow changes: while
     the socket drains it I{is} the transport's own C{write}, so the fan-out
     costs no Python call of ours per recipient; while paused it queues.
-    C{on_flow_change(paused)} is called after each change, so a holder of
-    C{write} can pick up the new one.
+    C{on_write_change()} is called after each change, so a holder of
+    C{write} can pick up the new one; C{on_queue_change(nbytes)} whenever
+    the bytes waiting here change.
 
     Guarantees: bytes reach the transport in the order they were written;
-    at most C{max_queue} bytes wait here (beyond the transport's own buffer,
-    which Twisted keeps to about 64 KiB while a producer is registered); when
-    that would be exceeded C{on_overflow} is called once and everything
-    queued is dropped.
+    at most C{max_queue} bytes wait here (beyond the transport's own buffer:
+    Twisted pauses us once that holds more than its C{bufferSize}, and
+    resumes us once it has written all of it); when that would be exceeded
+    C{on_overflow} is called once and everything queued is dropped.
     """
 
     write: Callable[[bytes], None]
@@ -43,12 +44,14 @@ class OutboundQueue:
         transport: ITransport,
         max_queue: int,
         on_overflow: Callable[[], None],
-        on_flow_change: Callable[[bool], None] = lambda paused: None,
+        on_write_change: Callable[[], None] = lambda: None,
+        on_queue_change: Callable[[int], None] = lambda nbytes: None,
     ) -> None:
         self._transport = transport
         self.max_queue = max_queue
         self._on_overflow = on_overflow
-        self._on_flow_change = on_flow_change
+        self._on_write_change = on_write_change
+        self._on_queue_change = on_queue_change
         # Made on first use: most clients never need one, and an empty deque
         # costs about 600 bytes per connection.
         self._pending: deque[bytes] | None = None
@@ -66,6 +69,7 @@ class OutboundQueue:
             return
         self._set_closed()
         if self._pending:
+            self._on_queue_change(0)
             self._transport.write(b"".join(self._pending))
         self._drop()
         # The transport will not close while a producer is registered.
@@ -77,24 +81,27 @@ class OutboundQueue:
             return
         self._paused = True
         self.write = self._enqueue
-        self._on_flow_change(True)
+        self._on_write_change()
 
     def resumeProducing(self) -> None:
         if not self._paused or self._closed:
             return
+        # The transport has written everything it held: hand it the whole
+        # queue as one write. That may pause us again at once, and the
+        # transport then holds the backlog, sending it as the socket drains.
         self._paused = False
-        # Writing may pause us again at once: keep the rest for next time.
-        pending = self._pending
-        while pending and not self._paused:
-            data = pending.popleft()
-            self._pending_bytes -= len(data)
+        self.write = self._transport.write
+        self._on_write_change()
+        if self._pending:
+            data = b"".join(self._pending)
+            self._drop()
+            self._on_queue_change(0)
             self._transport.write(data)
-        if not self._paused:
-            self.write = self._transport.write
-            self._on_flow_change(False)
 
     def stopProducing(self) -> None:
         self._set_closed()
+        if self._pending:
+            self._on_queue_change(0)
         self._drop()
 
     def _enqueue(self, data: bytes) -> None:
@@ -105,14 +112,16 @@ class OutboundQueue:
         if self.max_queue and self._pending_bytes > self.max_queue:
             self._set_closed()
             self._drop()
+            self._on_queue_change(0)
             self._on_overflow()
+        else:
+            self._on_queue_change(self._pending_bytes)
 
     def _set_closed(self) -> None:
         self._closed = True
+        self._paused = False
         self.write = _discard
-        if self._paused:
-            self._paused = False
-            self._on_flow_change(False)
+        self._on_write_change()
 
     def _drop(self) -> None:
         self._pending = None

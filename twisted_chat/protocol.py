@@ -133,7 +133,11 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             transport.setTcpNoDelay(True)
             transport.setTcpKeepAlive(True)
         self._outbound = OutboundQueue(
-            transport, limits.max_queue, self._overflowed, self._flow_changed
+            transport,
+            limits.max_queue,
+            self._overflowed,
+            self._write_changed,
+            self._queue_changed,
         )
         self.send = self._outbound.write
         self.callLater = factory.clock.callLater  # type: ignore[assignment]
@@ -296,13 +300,12 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self.close()
         return False
 
-    def _flow_changed(self, paused: bool) -> None:
+    def _write_changed(self) -> None:
         assert self._outbound is not None
         self.send = self._outbound.write
-        if paused:
-            self.factory.throttle.congested(self)
-        else:
-            self.factory.throttle.relieved(self)
+
+    def _queue_changed(self, nbytes: int) -> None:
+        self.factory.throttle.queued(self, nbytes)
 
     def _set_close_reason(self, reason: str, description: str) -> None:
         self._close_reason, self._close_description = reason, description
