@@ -112,6 +112,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--rate", type=float, default=0.0, help="lines/s per sender (0: flat out)"
     )
     parser.add_argument(
+        "--batch",
+        type=int,
+        default=4,
+        help="lines per write when flat out (4, as ../shared/bench/loadgen.py)",
+    )
+    parser.add_argument(
         "--nonreaders", type=int, default=0, help="clients that never read"
     )
     parser.add_argument("--timeout", type=float, default=120.0)
@@ -126,6 +132,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help="pass an option to the started daemon (repeatable)",
     )
     arguments = parser.parse_args(argv)
+    if arguments.batch < 1:
+        parser.error("--batch must be at least 1")
     if arguments.size < 40:
         parser.error("--size must be at least 40 bytes")
     if arguments.senders + arguments.nonreaders > arguments.clients:
@@ -165,6 +173,7 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
         lines=arguments.lines,
         size=arguments.size,
         rate=arguments.rate,
+        batch=arguments.batch,
         nonreaders=arguments.nonreaders,
         timeout=arguments.timeout,
     )
@@ -210,7 +219,11 @@ def table(report: dict[str, Any]) -> str:
             "load",
             f"{plan['clients']} clients, {plan['senders']} senders x {plan['lines']} "
             f"lines of {plan['size']} B"
-            + (f" at {plan['rate']:g}/s" if plan["rate"] else "")
+            + (
+                f" at {plan['rate']:g}/s"
+                if plan["rate"]
+                else f", {plan['batch']} per write"
+            )
             + (f", {plan['nonreaders']} never reading" if plan["nonreaders"] else ""),
         ),
         (
