@@ -23,9 +23,16 @@ def start_daemon(tmp_path: Path) -> Iterator[type[ChatDaemon]]:
     """Start daemons with chosen options; all are stopped after the test."""
     started: list[ChatDaemon] = []
 
-    def start(*options: str, descriptor_limit: int | None = None) -> ChatDaemon:
+    def start(
+        *options: str,
+        descriptor_limit: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ChatDaemon:
         running = ChatDaemon(
-            tmp_path / f"d{len(started)}", *options, descriptor_limit=descriptor_limit
+            tmp_path / f"d{len(started)}",
+            *options,
+            descriptor_limit=descriptor_limit,
+            env=env,
         )
         running.workdir.mkdir()
         started.append(running)

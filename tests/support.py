@@ -58,10 +58,15 @@ class ChatDaemon:
     """
 
     def __init__(
-        self, workdir: Path, *options: str, descriptor_limit: int | None = None
+        self,
+        workdir: Path,
+        *options: str,
+        descriptor_limit: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.descriptor_limit = descriptor_limit
+        self.env = env or {}
         self.log_path = workdir / "twistd.log"
         self.options = options
         self.process: subprocess.Popen[bytes] | None = None
@@ -87,7 +92,7 @@ class ChatDaemon:
         self.process = subprocess.Popen(
             command,
             cwd=self.workdir,
-            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+            env={**os.environ, "PYTHONFAULTHANDLER": "1", **self.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

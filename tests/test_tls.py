@@ -17,6 +17,7 @@ from tests.certificates import make_certificates
 from tests.support import (
     DEADLINE_SECONDS,
     ChatDaemon,
+    bin_command,
     kill_quietly,
     run_command,
     wait_for,
@@ -130,3 +131,41 @@ def test_openssl_s_client_is_a_client_too(
         assert process.wait(DEADLINE_SECONDS) == 0
     finally:
         kill_quietly(process)
+
+
+@pytest.fixture
+def without_pyopenssl(tmp_path: Path) -> dict[str, str]:
+    """An environment in which "import OpenSSL" fails, as without the tls extra."""
+    package = tmp_path / "blocked" / "OpenSSL"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "raise ImportError(\"No module named 'OpenSSL' (blocked by the test)\")\n"
+    )
+    return {"PYTHONPATH": str(package.parent)}
+
+
+def test_without_the_tls_extra_plain_chat_works_and_tls_says_what_to_install(
+    start_daemon: StartDaemon, tmp_path: Path, without_pyopenssl: dict[str, str]
+) -> None:
+    daemon = start_daemon(env=without_pyopenssl)
+    maps = Path(f"/proc/{daemon.pid}/maps").read_text()
+    assert "OpenSSL" not in maps and "cryptography" not in maps
+    first, second = daemon.connect(), daemon.connect()
+    first.send("plain text still flows")
+    second.expect(r"^<guest\d+> plain text still flows$")
+
+    install = "TLS needs pyOpenSSL: pip install 'twisted_chat[tls]'"
+    served = run_command(
+        [bin_command("twistd"), "-n", "--pidfile=", "chat", "--port", "ssl:0"],
+        cwd=tmp_path,
+        env=without_pyopenssl,
+    )
+    assert served.returncode == 1
+    assert served.stderr.splitlines() == [
+        f"twistd chat: invalid --port 'ssl:0': {install}"
+    ]
+    joined = run_command(
+        client_command("127.0.0.1", daemon.port, "--tls"), env=without_pyopenssl
+    )
+    assert joined.returncode == 1
+    assert joined.stderr.splitlines() == [f"twisted_chat.client: {install}"]

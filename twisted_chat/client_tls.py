@@ -1,22 +1,28 @@
 """
 How the client connects: its TLS settings, and one human line for each way a
 connection can fail.
+
+pyOpenSSL comes with the C{tls} extra and is imported only when C{--tls} is
+given, so the client runs without it for plain connections.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from OpenSSL import SSL
-from service_identity import VerificationError
-from twisted.internet import defer, error, ssl
+from twisted.internet import defer, error
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+if TYPE_CHECKING:
+    from OpenSSL import SSL
+
 PROGRAM = "twisted_chat.client"
+#: What to do when TLS is asked for and pyOpenSSL is not installed.
+TLS_MISSING = "TLS needs pyOpenSSL: pip install 'twisted_chat[tls]'"
 
 
 def describe_connect_error(failure: Failure) -> str:
@@ -27,9 +33,10 @@ def describe_connect_error(failure: Failure) -> str:
         return "unknown host"
     if failure.check(error.TimeoutError, defer.TimeoutError):
         return "no answer (timed out)"
-    if failure.check(VerificationError):
+    # By name: these modules are only loaded when TLS is in use.
+    if failure.check("service_identity.exceptions.VerificationError"):
         return "TLS failed: the server's certificate is not for this host name"
-    if failure.check(SSL.Error):
+    if failure.check("OpenSSL.SSL.Error"):
         assert failure.value is not None
         return f"TLS failed: {_ssl_reason(failure.value)}"
     if failure.check(error.ConnectionDone, error.ConnectionLost):
@@ -53,6 +60,11 @@ def tls_options(
     """The client's TLS settings from --tls, --ca and --insecure, or None."""
     if not arguments.tls:
         return None
+    try:
+        from OpenSSL import SSL
+        from twisted.internet import ssl
+    except ImportError:
+        raise SystemExit(f"{PROGRAM}: {TLS_MISSING}") from None
     if arguments.insecure:
         sys.stderr.write(
             f"{PROGRAM}: warning: --insecure: the server's certificate is not "
@@ -76,7 +88,11 @@ class _UnverifiedTLS:
     """TLS that accepts any certificate: for --insecure only."""
 
     def __init__(self) -> None:
+        from twisted.internet import ssl
+
         self._context = ssl.CertificateOptions(verify=False).getContext()
 
     def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        from OpenSSL import SSL
+
         return SSL.Connection(self._context, None)
