@@ -46,8 +46,11 @@ def _not_connected(data: bytes) -> None:
     """Where output goes before a connection is admitted: nowhere."""
 
 
-#: What one read from one client may cost the room in output, in bytes.
-OUTPUT_PER_READ = 4 * 1024 * 1024
+#: What one read from one client may cost the room in output, in bytes:
+#: small enough that one read from each of a handful of senders stays near
+#: the room's back-pressure mark (backpressure.HIGH_WATER), so the output of
+#: one reactor turn is bounded instead of arriving as one burst of tens of MB.
+OUTPUT_PER_READ = 512 * 1024
 
 
 def read_size(members: int) -> int:
