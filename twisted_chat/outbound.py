@@ -31,10 +31,11 @@ class OutboundQueue:
     the bytes waiting here change.
 
     Guarantees: bytes reach the transport in the order they were written;
-    at most C{max_queue} bytes wait here (beyond the transport's own buffer:
-    Twisted pauses us once that holds more than its C{bufferSize}, and
-    resumes us once it has written all of it); when that would be exceeded
-    C{on_overflow} is called once and everything queued is dropped.
+    at most C{max_queue} bytes wait here; when that would be exceeded
+    C{on_overflow} is called once and everything queued is dropped. Twisted
+    pauses us once the transport's own buffer holds more than its
+    C{bufferSize} and resumes us once it has written all of it; we then hand
+    it the whole queue, so that buffer holds at most one C{max_queue} more.
     """
 
     write: Callable[[bytes], None]
