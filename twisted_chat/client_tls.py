@@ -17,12 +17,12 @@ from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted_chat import text
+
 if TYPE_CHECKING:
     from OpenSSL import SSL
 
 PROGRAM = "twisted_chat.client"
-#: What to do when TLS is asked for and pyOpenSSL is not installed.
-TLS_MISSING = "TLS needs pyOpenSSL: pip install 'twisted_chat[tls]'"
 
 
 def describe_connect_error(failure: Failure) -> str:
@@ -64,7 +64,7 @@ def tls_options(
         from OpenSSL import SSL
         from twisted.internet import ssl
     except ImportError:
-        raise SystemExit(f"{PROGRAM}: {TLS_MISSING}") from None
+        raise SystemExit(f"{PROGRAM}: {text.TLS_MISSING}") from None
     if arguments.insecure:
         sys.stderr.write(
             f"{PROGRAM}: warning: --insecure: the server's certificate is not "

@@ -43,8 +43,6 @@ log = Logger()
 #: usual 50 drops SYNs (a 1 s retry each) when hundreds join at once.
 LISTEN_BACKLOG = 1024
 DEFAULT_PORT = f"tcp:5000:backlog={LISTEN_BACKLOG}"
-#: What to do when an ssl: port is asked for and pyOpenSSL is not installed.
-TLS_MISSING = "TLS needs pyOpenSSL: pip install 'twisted_chat[tls]'"
 #: How long shutdown waits for queued output to reach clients.
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -65,7 +63,7 @@ def check_endpoint(value: str, option: str = "port") -> str:
     except Exception as error:
         reason = str(error)
         if description.startswith("ssl:") and isinstance(error, ImportError):
-            reason = TLS_MISSING
+            reason = text.TLS_MISSING
         elif description.startswith("systemd:") and isinstance(
             error, IndexError | KeyError
         ):

@@ -136,3 +136,7 @@ GOODBYE = LineFormat("* Goodbye, {name}.")
 #: The formats that announce something about a named person, in the order a
 #: parser should try them (the specific ones before the catch-all ACTION).
 EVENT_FORMATS = (JOINED, LEFT, RENAMED, YOUR_NAME, WELCOME, GOODBYE)
+
+#: What the daemon (an ssl: port) and the client (--tls) say when TLS is asked
+#: for and pyOpenSSL, the "tls" extra, is not installed.
+TLS_MISSING = "TLS needs pyOpenSSL: pip install 'twisted_chat[tls]'"
