@@ -27,6 +27,9 @@ def test_benchmark_starts_the_daemon_and_counts_every_line() -> None:
         assert report[key] == 0, key
     server = report["server"]
     assert isinstance(server, dict) and server["peak_rss_kib"]
+    # Who was busy while the lines flowed: the daemon, or the load itself.
+    assert server["cpu_percent"] is not None and server["cpu_percent"] >= 0
+    assert report["load_cpu_percent"] is not None and report["load_cpu_percent"] > 0
 
 
 def test_benchmark_targets_a_running_server(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import resource
 import shutil
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from twisted_chat.benchmark.load import LoadPlan, analyse, run_load
+from twisted_chat.benchmark.load import CpuSample, LoadPlan, analyse, run_load
 
 DAEMON_OPTIONS = ["--rate", "0", "--max-per-ip", "0", "--max-clients", "0"]
 
@@ -147,6 +148,23 @@ def raise_own_descriptor_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of process C{pid} so far, or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # utime and stime are fields 14 and 15 of stat(5); the command name
+    # before them, in parentheses, may itself hold spaces.
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_sampler(pid: int | None) -> CpuSample:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return (cpu_seconds(pid) if pid else None), usage.ru_utime + usage.ru_stime
+
+
 def _run_loop(coroutine: Any) -> Any:
     """asyncio.run, on uvloop when it is installed (about twice as fast)."""
     try:
@@ -179,7 +197,7 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
     )
     try:
         rss_before = status_kib(pid, "VmRSS") if pid else None
-        result = _run_loop(run_load(plan, progress))
+        result = _run_loop(run_load(plan, progress, lambda: cpu_sampler(pid)))
         rss_after = status_kib(pid, "VmRSS") if pid else None
         peak = status_kib(pid, "VmHWM") if pid else None
     finally:
@@ -200,7 +218,9 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
             "rss_kib_before": rss_before,
             "rss_kib_after": rss_after,
             "peak_rss_kib": peak,
+            "cpu_percent": result.cpu_percent[0],
         },
+        "load_cpu_percent": result.cpu_percent[1],
         **analyse(result),
     }
     return report
@@ -211,6 +231,9 @@ def table(report: dict[str, Any]) -> str:
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f} ms"
+
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{value:g} %"
 
     peak = server["peak_rss_kib"]
     rows = [
@@ -243,6 +266,11 @@ def table(report: dict[str, Any]) -> str:
             ),
         ),
         ("server peak RSS", "-" if peak is None else f"{peak / 1024:.1f} MiB"),
+        (
+            "CPU while sending, server / load",
+            f"{percent(server['cpu_percent'])} / {percent(report['load_cpu_percent'])}"
+            " of one core",
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -12,8 +12,12 @@ import asyncio
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+#: CPU seconds used so far: (the server's, or None if unknown; ours).
+CpuSample = tuple[float | None, float]
 
 #: A stamped line: "@" sender "." sequence "." send time in ns "." padding "$".
 STAMP = re.compile(rb"@(\d{5})\.(\d{9})\.(\d{19})\.(x*)\$")
@@ -103,6 +107,9 @@ class LoadResult:
     received: list[list[tuple[int, bytes]]] = field(default_factory=list)
     readers: list[int] = field(default_factory=list)
     lost_connections: int = 0
+    #: CPU used from the first line sent until every line arrived (or the
+    #: deadline), as a percentage of one core: (server or None, load).
+    cpu_percent: tuple[float | None, float | None] = (None, None)
 
 
 async def _connect_all(plan: LoadPlan) -> tuple[list[LoadClient], dict[str, int]]:
@@ -172,8 +179,29 @@ async def _send(
             await asyncio.sleep(0)  # let the readers in
 
 
-async def run_load(plan: LoadPlan, progress: Any = None) -> LoadResult:
-    """Connect, wait until all are in the room, send, collect; then close."""
+def _cpu_percent(
+    before: CpuSample, after: CpuSample, seconds: float
+) -> tuple[float | None, float | None]:
+    if seconds <= 0:
+        return None, None
+    server = (
+        None
+        if before[0] is None or after[0] is None
+        else round(100 * (after[0] - before[0]) / seconds, 1)
+    )
+    return server, round(100 * (after[1] - before[1]) / seconds, 1)
+
+
+async def run_load(
+    plan: LoadPlan,
+    progress: Any = None,
+    sample_cpu: Callable[[], CpuSample] | None = None,
+) -> LoadResult:
+    """
+    Connect, wait until all are in the room, send, collect; then close.
+    C{sample_cpu}, if given, is read as sending starts and once every line
+    has arrived, for the CPU shares in the result.
+    """
     deadline = time.monotonic() + plan.timeout
     started = time.monotonic()
     clients, errors = await _connect_all(plan)
@@ -193,6 +221,7 @@ async def run_load(plan: LoadPlan, progress: Any = None) -> LoadResult:
     for client in nonreaders:
         assert client.transport is not None
         client.transport.pause_reading()
+    cpu_before = sample_cpu() if sample_cpu else None
     send_start = time.monotonic()
     await asyncio.gather(*(_send(c, i, plan, deadline) for i, c in enumerate(senders)))
     send_seconds = time.monotonic() - send_start
@@ -210,6 +239,11 @@ async def run_load(plan: LoadPlan, progress: Any = None) -> LoadResult:
             progress(f"{done}/{len(readers)} readers complete")
             last_report = time.monotonic()
         await asyncio.sleep(0.05)
+    cpu_percent: tuple[float | None, float | None] = (None, None)
+    if sample_cpu and cpu_before:
+        cpu_percent = _cpu_percent(
+            cpu_before, sample_cpu(), time.monotonic() - send_start
+        )
     # From the first line sent to the last stamped line received: the
     # arrival times are exact, unlike this loop's 50 ms polling.
     last_arrival = max(
@@ -231,6 +265,7 @@ async def run_load(plan: LoadPlan, progress: Any = None) -> LoadResult:
         received=[c.received for c in readers],
         readers=[clients.index(c) for c in readers],
         lost_connections=lost_connections,
+        cpu_percent=cpu_percent,
     )
 
 
