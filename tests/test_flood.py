@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from twisted_chat.flood import FloodControl, Verdict
@@ -67,3 +71,24 @@ def test_a_pause_starts_a_new_flood() -> None:
 def test_rate_zero_accepts_everything() -> None:
     control = FloodControl(rate=0, burst=1, clock=Clock())
     assert set(verdicts(control, 10_000)) == {Verdict.ACCEPT}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.floats(0, 3), st.integers(1, 12)), max_size=30),
+    rate=st.sampled_from([0, 0.5, 5, 20]),
+)
+def test_accept_all_is_all_or_nothing_of_check(
+    steps: list[tuple[float, int]], rate: float
+) -> None:
+    """accept_all(n) is True exactly when n checks would all accept."""
+    clock = Clock()
+    bulk = FloodControl(rate=rate, burst=8, clock=clock)
+    single = FloodControl(rate=rate, burst=8, clock=clock)
+    for pause, count in steps:
+        clock.advance(pause)
+        trial = copy.deepcopy(single)
+        would_accept = all(v is Verdict.ACCEPT for v in verdicts(trial, count))
+        assert bulk.accept_all(count) is would_accept
+        if would_accept:
+            verdicts(single, count)

@@ -9,9 +9,11 @@ import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.task import Clock
 
 from tests.test_protocol import Connection, make_factory
 from twisted_chat import text
+from twisted_chat.protocol import ChatProtocol
 
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
@@ -73,3 +75,77 @@ def test_valid_utf8_text_arrives_unchanged(lines: list[str], cuts: list[int]) ->
 def test_clean_text_never_raises_and_leaves_no_controls(raw: bytes) -> None:
     cleaned = text.clean_text(raw)
     assert not re.search(r"[\x00-\x1f\x7f-\x9f]", cleaned)
+
+
+class LineByLine(ChatProtocol):
+    """A ChatProtocol that never takes a read's lines in one go."""
+
+    def _take_plain(self, raws: list[bytes]) -> bool:
+        return False
+
+
+#: Plain lines, and what may turn one into a line the one-go path must
+#: leave to lineReceived.
+WORDS = [b"hello", b"caf\xc3\xa9 \xf0\x9f\x91\x8d", b"y" * 40, b"z" * 41, b"a b"]
+TRICKY = [
+    b"",
+    b" ",
+    b"\xe3\x80\x80",  # an ideographic space: blank on its own
+    b"\r",
+    b"\t",
+    b"/",
+    b"//",
+    b"/nick bob ",
+    b"/me waves ",
+    b"\x1b[31m",
+    b"\xc2\x85",  # NEL, a C1 control
+    b"\xc2\xa0",  # a no-break space
+    b"\xff\xfe",  # invalid UTF-8 (and a telnet command)
+    b"\xe2\x82",  # a truncated sequence
+    b"\x00",
+]
+
+
+def a_line(word: bytes, tricky: bytes | None, where: int, end: bytes) -> bytes:
+    if tricky is None:
+        return word + end
+    return (tricky + word, word + tricky, tricky)[where] + end
+
+
+LINES = st.builds(
+    a_line,
+    st.sampled_from(WORDS),
+    # Mostly plain lines, so that whole reads are plain often enough.
+    st.sampled_from([None] * 6 * len(TRICKY) + TRICKY),
+    st.integers(0, 2),
+    st.sampled_from([b"\n", b"\r\n"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    lines=st.lists(LINES, max_size=40),
+    cuts=st.lists(st.integers(0, 2000), max_size=4),
+    rate=st.sampled_from([0, 5]),
+    ticks=st.lists(st.floats(0, 2), max_size=5),
+)
+def test_one_go_and_line_by_line_agree(
+    lines: list[bytes], cuts: list[int], rate: int, ticks: list[float]
+) -> None:
+    """
+    Whatever arrives, taking plain reads in one go changes nothing anyone
+    sees: the same lines relayed, the same errors, the same count.
+    """
+    outcomes = []
+    for protocol in (ChatProtocol, LineByLine):
+        clock = Clock()
+        factory = make_factory(clock, max_line_length=40, rate=rate, burst=8)
+        factory.protocol = protocol  # type: ignore[assignment]
+        sender, listener = Connection(factory), Connection(factory)
+        sender.lines()
+        listener.lines()
+        for number, piece in enumerate(chunked(b"".join(lines), cuts)):
+            clock.advance(ticks[number] if number < len(ticks) else 0.1)
+            sender.protocol.dataReceived(piece)
+        outcomes.append((listener.lines(), sender.lines(), factory.lines_received))
+    assert outcomes[0] == outcomes[1]

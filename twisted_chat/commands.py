@@ -38,6 +38,14 @@ def split_command(line: str) -> tuple[str, str] | None:
     return word.lower(), arguments.strip()
 
 
+def may_hold_commands(block: bytes) -> bool:
+    """
+    Whether some line of C{block} (lines separated by LF) starts with C{/}:
+    a command, or text that L{unescape_text} must change.
+    """
+    return block.startswith(b"/") or b"\n/" in block
+
+
 def unescape_text(line: str) -> str:
     """The text a non-command line stands for: C{//x} means C{/x}."""
     return line[1:] if line.startswith("//") else line

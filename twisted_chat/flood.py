@@ -70,6 +70,23 @@ class FloodControl:
             return Verdict.ACCEPT
         return self._refuse(now)
 
+    def accept_all(self, count: int) -> bool:
+        """
+        Accept C{count} lines arriving now if the rate allows every one of
+        them, as C{count} calls of L{check} would; otherwise accept none and
+        return False, so that L{check} can judge them one by one.
+        """
+        if not self.rate:
+            return True
+        now = self._clock.seconds()
+        tokens = min(
+            float(self.burst), self._tokens + (now - self._updated) * self.rate
+        )
+        if tokens < count:
+            return False
+        self._tokens, self._updated = tokens - count, now
+        return True
+
     def _refuse(self, now: float) -> Verdict:
         if self._last_refusal is None or now - self._last_refusal > 1.0:
             self._flood_started = now  # a new flood, after a pause
