@@ -1,4 +1,4 @@
-"""The benchmark runs end to end: it starts the daemon, or targets one."""
+"""The benchmark end to end (it starts the daemon, or targets one), and its parts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.support import ChatDaemon, run_command
+from twisted_chat.benchmark.load import Recording
 
 
 def benchmark(*arguments: str) -> dict[str, object]:
@@ -74,3 +75,17 @@ def test_benchmark_refuses_an_unreachable_target() -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("benchmark: ")
     assert "Traceback" not in result.stderr
+
+
+def test_recording_grows_past_its_guess_and_keeps_every_read() -> None:
+    recording = Recording(16)
+    reads = [b"@a\n", b"x" * 300_000, b"@b@c\n"]
+    counts = []
+    for data in reads:
+        space = recording.space()
+        assert len(space) >= len(data)
+        space[: len(data)] = data
+        counts.append(recording.add(len(data)))
+    assert counts == [1, 0, 2]
+    assert [chunk for _, chunk in recording.chunks()] == reads
+    assert recording.last_arrival == recording.reads[-1][0]

@@ -12,7 +12,7 @@ import asyncio
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -51,16 +51,67 @@ class LoadPlan:
     timeout: float = 120.0
 
 
-class LoadClient(asyncio.Protocol):
+class Recording:
+    """
+    What one client received while the load ran: the bytes, in one buffer
+    allocated (and its memory touched) before the load starts, and the
+    arrival time of each read. Receiving then costs no allocation and no
+    page fault, so the load generator measures the server, not its own
+    memory.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.buffer = bytearray(capacity)  # zero-filled: every page touched
+        self.filled = 0
+        #: (arrival in ns, end offset in the buffer) for each read.
+        self.reads: list[tuple[int, int]] = []
+
+    def space(self) -> memoryview:
+        """Room for the next read, growing the buffer if it runs short."""
+        if len(self.buffer) - self.filled < READ_ROOM:
+            # A new buffer, not a resize: the event loop may still hold a
+            # view of the old one.
+            grown = bytearray(max(2 * len(self.buffer), self.filled + READ_ROOM))
+            grown[: self.filled] = self.buffer[: self.filled]
+            self.buffer = grown
+        return memoryview(self.buffer)[self.filled :]
+
+    def add(self, nbytes: int) -> int:
+        """Account for C{nbytes} just read into L{space}; return its '@' count."""
+        start, self.filled = self.filled, self.filled + nbytes
+        self.reads.append((time.monotonic_ns(), self.filled))
+        return self.buffer.count(b"@", start, self.filled)
+
+    @property
+    def last_arrival(self) -> int | None:
+        return self.reads[-1][0] if self.reads else None
+
+    def chunks(self) -> Iterator[tuple[int, bytes]]:
+        """(arrival, bytes) for each read, in order."""
+        start = 0
+        for arrival, end in self.reads:
+            yield arrival, bytes(self.buffer[start:end])
+            start = end
+
+
+#: The least free space offered for one read, in bytes.
+READ_ROOM = 256 * 1024
+#: What a server may add to each line it relays (a "<name> " prefix, CR).
+LINE_OVERHEAD = 24
+#: Bytes of recording buffers made ready in advance, at most, in all.
+RECORDING_BUDGET = 4 * 1024**3
+
+
+class LoadClient(asyncio.BufferedProtocol):
     """One connection: records what arrives, and exposes write back-pressure."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.received: list[tuple[int, bytes]] = []
-        self.recording = False
+        self.recording: Recording | None = None
         self.stamps = 0  # stamped lines received, counted by their "@"
         self.probed = False
         self.closed = asyncio.get_running_loop().create_future()
+        self._scratch = bytearray(64 * 1024)
         self._writable = asyncio.Event()
         self._writable.set()
 
@@ -69,11 +120,19 @@ class LoadClient(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=64 * 1024)
 
-    def data_received(self, data: bytes) -> None:
-        if self.recording:
-            self.received.append((time.monotonic_ns(), data))
-            self.stamps += data.count(b"@")
-        elif PROBE in data:
+    def record(self, capacity: int) -> None:
+        """From now on keep everything received, expecting about C{capacity} bytes."""
+        self.recording = Recording(capacity)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self.recording is not None:
+            return self.recording.space()
+        return memoryview(self._scratch)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.recording is not None:
+            self.stamps += self.recording.add(nbytes)
+        elif PROBE in self._scratch[:nbytes]:
             self.probed = True
 
     def pause_writing(self) -> None:
@@ -104,7 +163,7 @@ class LoadResult:
     connect_errors: dict[str, int]
     send_seconds: float
     window_seconds: float
-    received: list[list[tuple[int, bytes]]] = field(default_factory=list)
+    received: list[Recording] = field(default_factory=list)
     readers: list[int] = field(default_factory=list)
     lost_connections: int = 0
     #: CPU used from the first line sent until every line arrived (or the
@@ -216,8 +275,13 @@ async def run_load(
     senders = clients[: plan.senders]
     nonreaders = clients[len(clients) - plan.nonreaders :] if plan.nonreaders else []
     readers = [c for c in clients if c not in nonreaders]
+    # A reader expects every line of every sender but itself.
+    total = plan.senders * plan.lines
+    expected = {id(c): total - (plan.lines if c in senders else 0) for c in readers}
+    per_line = plan.size + LINE_OVERHEAD
+    budget = min(1.0, RECORDING_BUDGET / max(1, per_line * total * len(readers)))
     for client in clients:
-        client.recording = True
+        client.record(int(expected.get(id(client), 0) * per_line * budget) + READ_ROOM)
     for client in nonreaders:
         assert client.transport is not None
         client.transport.pause_reading()
@@ -227,9 +291,6 @@ async def run_load(
     send_seconds = time.monotonic() - send_start
     if progress:
         progress(f"sent in {send_seconds:.2f} s; waiting for deliveries")
-    # A reader expects every line of every sender but itself.
-    total = plan.senders * plan.lines
-    expected = {id(c): total - (plan.lines if c in senders else 0) for c in readers}
     last_report = time.monotonic()
     while time.monotonic() < deadline:
         done = sum(c.stamps >= expected[id(c)] for c in readers)
@@ -246,9 +307,12 @@ async def run_load(
         )
     # From the first line sent to the last stamped line received: the
     # arrival times are exact, unlike this loop's 50 ms polling.
-    last_arrival = max(
-        (arrival for c in readers for arrival, _ in c.received[-1:]),
-        default=time.monotonic_ns(),
+    last_arrival = (
+        max(
+            (c.recording.last_arrival or 0 for c in readers if c.recording),
+            default=0,
+        )
+        or time.monotonic_ns()
     )
     window = max(last_arrival / 1e9 - send_start, 1e-9)
     lost_connections = sum(c.closed.done() for c in clients)
@@ -262,7 +326,7 @@ async def run_load(
         connect_errors=errors,
         send_seconds=send_seconds,
         window_seconds=window,
-        received=[c.received for c in readers],
+        received=[c.recording or Recording(0) for c in readers],
         readers=[clients.index(c) for c in readers],
         lost_connections=lost_connections,
         cpu_percent=cpu_percent,
@@ -285,7 +349,7 @@ def analyse(result: LoadResult) -> dict[str, Any]:
     for reader, received in zip(result.readers, result.received, strict=True):
         seen: dict[int, set[int]] = {}
         last: dict[int, int] = {}
-        for arrival, line in _lines(received):
+        for arrival, line in _lines(received.chunks()):
             if b"@" not in line:
                 continue  # joins, notices, probes
             match = STAMP.search(line)
@@ -324,10 +388,10 @@ def analyse(result: LoadResult) -> dict[str, Any]:
     }
 
 
-def _lines(received: list[tuple[int, bytes]]) -> Any:
+def _lines(chunks: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
     """(arrival of its last byte, line) for each complete line."""
     partial = b""
-    for arrival, chunk in received:
+    for arrival, chunk in chunks:
         pieces = (partial + chunk).split(b"\n")
         partial = pieces.pop()
         for piece in pieces:
