@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted_chat.room import Room
 from twisted_chat.testing import FakeMember, joined_members
 
@@ -96,3 +98,79 @@ def test_who_in_a_big_room_says_so_and_caps_the_names() -> None:
         "* 5 here: guest1, guest2 and 3 more",
         "* Over 3 people here: joins and leaves are not announced.",
     ]
+
+
+class Turns:
+    """A stand-in for reactor.callLater(0, ...): runs relays when told."""
+
+    def __init__(self) -> None:
+        self.waiting: list[Callable[[], None]] = []
+
+    def schedule(self, relay: Callable[[], None]) -> None:
+        self.waiting.append(relay)
+
+    def end(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for relay in waiting:
+            relay()
+
+
+def test_one_turn_is_one_send_per_member_however_many_spoke() -> None:
+    turns = Turns()
+    room = Room(schedule=turns.schedule)
+    alice, bob, carol, dave = joined_members(room, 4)
+    sends: dict[str, list[bytes]] = {m.name: [] for m in (alice, bob, carol, dave)}
+    for member in (alice, bob, carol, dave):
+        member.send = sends[member.name].append  # type: ignore[method-assign]
+    room.say(alice, ["a1", "a2"])
+    room.say(bob, ["b1"])
+    room.say(alice, ["a3"])
+    assert all(not sent for sent in sends.values())  # nothing before the turn ends
+    assert len(turns.waiting) == 1
+    turns.end()
+    assert sends["guest1"] == [b"<guest2> b1\r\n"]
+    assert sends["guest2"] == [b"<guest1> a1\r\n<guest1> a2\r\n<guest1> a3\r\n"]
+    expected = [b"<guest1> a1\r\n<guest1> a2\r\n<guest2> b1\r\n<guest1> a3\r\n"]
+    assert sends["guest3"] == sends["guest4"] == expected
+    assert sends["guest3"][0] is sends["guest4"][0]  # the same bytes, shared
+    assert room.deliveries == 4 * 3
+
+
+def test_what_waits_is_relayed_before_anything_else_the_room_does() -> None:
+    turns = Turns()
+    room = Room(schedule=turns.schedule)
+    alice, bob = joined_members(room, 2)
+    room.say(alice, ["before the newcomer"])
+    newcomer = FakeMember()
+    room.join(newcomer)
+    room.say(alice, ["before the rename"])
+    assert room.rename(alice, "alice") is None
+    room.say(bob, ["after"])
+    turns.end()
+    assert bob.lines == [
+        "<guest1> before the newcomer",
+        "* guest3 has joined",
+        "<guest1> before the rename",
+        "* guest1 is now known as alice",
+    ]
+    assert newcomer.lines[1:] == [
+        "<guest1> before the rename",
+        "* guest1 is now known as alice",
+        "<guest2> after",
+    ]
+
+
+def test_a_member_failing_in_a_relay_is_removed_and_the_others_still_get_it() -> None:
+    turns = Turns()
+    room = Room(schedule=turns.schedule)
+    alice, bob, broken, carol = joined_members(room, 4)
+
+    def fail(data: bytes) -> None:
+        raise OSError("gone")
+
+    broken.send = fail  # type: ignore[method-assign]
+    room.say(alice, ["one"])
+    room.say(bob, ["two"])
+    turns.end()
+    assert broken not in room
+    assert carol.lines == ["<guest1> one", "<guest2> two", "* guest3 has left"]

@@ -222,6 +222,8 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self._batch.append(unescape_text(cleaned))
             return
         self._flush_batch()
+        # The reply follows whatever this connection has been sent so far.
+        self.factory.room.relay()
         run_command(self, self.factory.room, *command)
 
     def lineLengthExceeded(self, line: bytes) -> None:

@@ -10,7 +10,7 @@ whole chat logic runs in memory in tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import count
 from typing import Protocol
 
@@ -48,11 +48,22 @@ class Room:
     Guarantees: names are unique ignoring case; a line from one member
     reaches every other member exactly once, encoded once and shared as the
     same bytes; a member whose C{send} fails is removed and never stops
-    delivery to the others.
+    delivery to the others; each member sees lines and events in the order
+    the room was given them.
+
+    With C{schedule} (for the daemon, C{lambda relay:
+    reactor.callLater(0, relay)}), what L{say} is given is relayed once per
+    reactor turn: every member gets one write holding everything the others
+    said in that turn, however many spoke. Anything else the room does
+    (joins, leaves, events, whispers) relays what is waiting first. Without
+    it, each L{say} is relayed at once.
     """
 
     def __init__(
-        self, server_name: str = "twisted_chat", announce_limit: int = 100
+        self,
+        server_name: str = "twisted_chat",
+        announce_limit: int = 100,
+        schedule: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self.server_name = server_name
         #: Above this many members, joins and leaves are not announced: in a
@@ -71,6 +82,9 @@ class Room:
         self.lines_relayed = 0
         self.deliveries = 0
         self.bytes_out = 0
+        self._schedule = schedule
+        # What was said since the last relay, as (speaker, encoded lines).
+        self._said: list[tuple[Member, bytes]] = []
 
     @property
     def _everyone(self) -> tuple[Member, ...]:
@@ -108,6 +122,7 @@ class Room:
         """
         Give C{member} a fresh guest name, greet it, and announce it to the others.
         """
+        self.relay()
         name = self._fresh_guest_name()
         member.name = name
         self._by_key[name.casefold()] = member
@@ -128,6 +143,7 @@ class Room:
         """Remove C{member} and tell the others; a member not here is ignored."""
         if member not in self:
             return
+        self.relay()
         quiet = self.quiet
         del self._by_key[member.name.casefold()]
         del self._order[member]
@@ -137,14 +153,50 @@ class Room:
 
     def say(self, sender: Member, lines: Sequence[str]) -> None:
         """
-        Relay C{lines} from C{sender} to everyone else, as one write each.
+        Relay C{lines} from C{sender} to everyone else: at once, or with
+        the rest of this turn's lines when the room has a C{schedule}.
         """
-        if lines:
-            self.lines_relayed += len(lines)
-            self.deliveries += len(lines) * (len(self._order) - 1)
-            self.broadcast(
-                text.MESSAGE.encode_each(lines, name=sender.name), exclude=sender
-            )
+        if not lines:
+            return
+        self.lines_relayed += len(lines)
+        self.deliveries += len(lines) * (len(self._order) - 1)
+        data = text.MESSAGE.encode_each(lines, name=sender.name)
+        if self._schedule is None:
+            self.broadcast(data, exclude=sender)
+            return
+        if not self._said:
+            self._schedule(self.relay)
+        self._said.append((sender, data))
+
+    def relay(self) -> None:
+        """
+        Deliver everything said since the last relay, one write per member:
+        the same bytes for everyone who said nothing, and to each speaker
+        what the others said.
+        """
+        said, self._said = self._said, []
+        if not said:
+            return
+        if len(said) == 1:
+            self._fan_out(said[0][1], said[0][0])
+            return
+        everything = b"".join(data for _, data in said)
+        speakers = {speaker for speaker, _ in said}
+        broken: list[tuple[Member, Failure]] = []
+        sent = 0
+        for member in self._everyone:
+            if member in speakers:
+                data = b"".join(d for speaker, d in said if speaker is not member)
+            else:
+                data = everything
+            if data:
+                sent += len(data)
+                try:
+                    member.send(data)
+                except Exception:
+                    broken.append((member, Failure()))
+        self.bytes_out += sent
+        self._remove_all(broken)
 
     def act(self, sender: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else."""
@@ -177,6 +229,8 @@ class Room:
         old_name = member.name
         if old_name == new_name:
             return f"You are already known as {new_name}."
+        # Lines waiting to be relayed go out under the name they were said with.
+        self.relay()
         del self._by_key[old_name.casefold()]
         member.name = new_name
         self._by_key[new_name.casefold()] = member
@@ -186,20 +240,28 @@ class Room:
 
     def broadcast(self, data: bytes, exclude: Member | None = None) -> None:
         """Send C{data}, already encoded, to every member but C{exclude}."""
+        self.relay()
+        self._fan_out(data, exclude)
+
+    def _fan_out(self, data: bytes, exclude: Member | None) -> None:
         broken: list[tuple[Member, Failure]] = []
         everyone = self._everyone
-        self.bytes_out += len(data) * (len(everyone) - (exclude is not None))
+        self.bytes_out += len(data) * (len(everyone) - (exclude in self._order))
         for member in everyone:
             if member is not exclude:
                 try:
                     member.send(data)
                 except Exception:
                     broken.append((member, Failure()))
-        # Removed after the loop, so their "has left" follows this line.
+        self._remove_all(broken)
+
+    def _remove_all(self, broken: list[tuple[Member, Failure]]) -> None:
+        # Removed after the fan-out, so their "has left" follows the line.
         for member, failure in broken:
             self._remove_broken(member, failure)
 
     def _deliver(self, member: Member, data: bytes) -> None:
+        self.relay()
         try:
             member.send(data)
         except Exception:

@@ -318,12 +318,15 @@ def makeService(options: Options) -> IService:
         motd = read_motd(settings["motd"])
     except ConfigError as error:
         raise SystemExit(f"twistd chat: {error}") from None
+    reactor = _reactor()
     room = Room(
-        server_name=settings["server-name"], announce_limit=settings["announce-limit"]
+        server_name=settings["server-name"],
+        announce_limit=settings["announce-limit"],
+        # One relay per reactor turn: one write per member, however many spoke.
+        schedule=lambda relay: reactor.callLater(0, relay),  # type: ignore[attr-defined]
     )
     room.motd = motd
     factory = ChatFactory(room, limits_from(settings))
-    reactor = _reactor()
     endpoints: list[tuple[str, IStreamServerEndpoint, IProtocolFactory]] = [
         (description, serverFromString(reactor, description), factory)
         for description in options["port"]
