@@ -97,3 +97,18 @@ def test_removing_a_backed_up_client_resumes() -> None:
     throttle.remove(1)
     assert not throttle.paused and not readers[0].paused
     assert throttle.queued_bytes == 0
+
+
+def test_a_slow_reader_that_keeps_draining_holds_the_room_and_is_never_stuck() -> None:
+    throttle, clock, readers = make(4)
+    throttle.queued(0, 5000)
+    for _ in range(10):  # ten seconds, never empty, but draining
+        clock.advance(STUCK_SECONDS * 0.6)
+        throttle.queued(0, 4000, moved=True)
+        clock.advance(STUCK_SECONDS * 0.4)
+        throttle.queued(0, 5000)
+        assert throttle.paused and readers[1].paused
+    clock.advance(STUCK_SECONDS)  # then it stops draining
+    assert not throttle.paused
+    throttle.queued(0, 6000, moved=True)  # and drains again: it counts again
+    assert throttle.paused and throttle.queued_bytes == 6000

@@ -13,9 +13,9 @@ from twisted.logger import Logger
 
 log = Logger()
 
-#: A client whose output queue has not been empty for this long counts as
-#: stuck, not slow: it no longer holds the room back (its --max-queue cap
-#: deals with it).
+#: A client with output waiting whose socket has not drained for this long
+#: counts as stuck, not slow: it no longer holds the room back (its
+#: --max-queue cap deals with it).
 STUCK_SECONDS = 1.0
 
 #: Bytes the room's output queues may hold before reading stops, and the
@@ -29,17 +29,18 @@ class ReadThrottle:
     Pauses and resumes reading on every connection, by the bytes queued for
     output across the room.
 
-    Each connection reports, through L{queued}, how many bytes wait in its
-    own output queue: what its transport would not take yet because the
-    socket is not draining. Reading stops on every connection when the total
-    over connections that are not stuck goes above C{high_water}, and
-    resumes when it is back at or below C{low_water}.
+    Each connection reports, through L{queued}, how many bytes the daemon
+    holds for it because its socket is not draining, and when it drains.
+    Reading stops on every connection when the total over connections that
+    are not stuck goes above C{high_water}, and resumes when it is back at
+    or below C{low_water}.
 
     Guarantees: while reading is paused the queues can only shrink, so the
     daemon's memory for output stays near C{high_water} (plus each
-    transport's own buffer); a connection whose queue has not been empty for
-    C{stuck_after} seconds stops counting until it empties, so clients that
-    never read can never stall the room, however many there are.
+    transport's own small buffer); a connection with output waiting that
+    has not drained for C{stuck_after} seconds stops counting until it
+    drains again, so clients that never read can never stall the room,
+    however many there are, while slow readers still hold it back.
     """
 
     def __init__(
@@ -56,7 +57,7 @@ class ReadThrottle:
         self._readers: dict[Hashable, IPushProducer] = {}
         # Only connections with something queued appear in these.
         self._bytes: dict[Hashable, int] = {}
-        self._queued_since: dict[Hashable, float] = {}
+        self._waiting_since: dict[Hashable, float] = {}
         self._stuck: set[Hashable] = set()
         #: Bytes queued by connections that are not stuck.
         self._total = 0
@@ -84,19 +85,25 @@ class ReadThrottle:
         self._readers.pop(key, None)
         self.queued(key, 0)
 
-    def queued(self, key: Hashable, nbytes: int) -> None:
-        """C{key} now has C{nbytes} waiting in its output queue."""
+    def queued(self, key: Hashable, nbytes: int, moved: bool = False) -> None:
+        """
+        C{key} now has C{nbytes} waiting for output; C{moved} says its
+        output has made progress (its socket drained) since the last call.
+        """
         before = self._bytes.get(key, 0)
         if nbytes:
-            if not before:
-                self._queued_since[key] = self._clock.seconds()
+            if moved or not before:
+                self._waiting_since[key] = self._clock.seconds()
             self._bytes[key] = nbytes
         elif before:
             del self._bytes[key]
-            del self._queued_since[key]
+            del self._waiting_since[key]
         if key in self._stuck:
-            if not nbytes:
+            if not (nbytes and not moved):
+                # Moving again (or empty): it counts again.
                 self._stuck.discard(key)
+                self._total += nbytes
+                self._update()
             return
         self._total += nbytes - before
         self._update()
@@ -134,7 +141,7 @@ class ReadThrottle:
         limit = self._clock.seconds() - self._stuck_after
         newly_stuck = [
             key
-            for key, since in self._queued_since.items()
+            for key, since in self._waiting_since.items()
             if since <= limit and key not in self._stuck
         ]
         if newly_stuck:

@@ -343,8 +343,8 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         assert self._outbound is not None
         self.send = self._outbound.write
 
-    def _queue_changed(self, nbytes: int) -> None:
-        self.factory.throttle.queued(self, nbytes)
+    def _queue_changed(self, nbytes: int, moved: bool) -> None:
+        self.factory.throttle.queued(self, nbytes, moved)
 
     def _set_close_reason(self, reason: str, description: str) -> None:
         self._close_reason, self._close_description = reason, description
