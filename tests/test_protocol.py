@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.test.iosim import connectedServerAndClient
 
-from twisted_chat.protocol import OUTPUT_PER_READ, ChatProtocol, read_size
+from twisted_chat.protocol import ChatProtocol, read_size
 from twisted_chat.room import Room
 from twisted_chat.server import ChatFactory, Limits
 
@@ -166,8 +166,11 @@ def test_connection_over_iosim_pump() -> None:
     assert not factory.connections
 
 
-def test_read_size_shrinks_as_the_room_grows() -> None:
-    """One read relayed to everyone stays near OUTPUT_PER_READ bytes."""
-    assert read_size(1) == read_size(OUTPUT_PER_READ // 65536) == 65536
-    assert read_size(100) * 100 <= OUTPUT_PER_READ
-    assert read_size(2000) == read_size(100_000) == 4096
+def test_read_size_grows_with_the_room_within_bounds() -> None:
+    """Small rooms read little at a time; big rooms more, up to 64 KiB."""
+    assert read_size(1) == read_size(100) == 4096
+    assert read_size(1000) == 16000
+    assert read_size(4096) == read_size(100_000) == 65536
+    assert [read_size(n) for n in range(1, 5000, 7)] == sorted(
+        read_size(n) for n in range(1, 5000, 7)
+    )

@@ -51,21 +51,23 @@ def _not_connected(data: bytes) -> None:
     """Where output goes before a connection is admitted: nowhere."""
 
 
-#: What one read from one client may cost the room in output, in bytes:
-#: small enough that one read from each of a handful of senders stays near
-#: the room's back-pressure mark (backpressure.HIGH_WATER), so the output of
-#: one reactor turn is bounded instead of arriving as one burst of tens of MB.
-OUTPUT_PER_READ = 512 * 1024
+#: Bytes to read at once from a client, per member of the room (kept
+#: within 4-64 KiB): see L{read_size}.
+READ_PER_MEMBER = 16
 
 
 def read_size(members: int) -> int:
     """
-    How many bytes to read from a client at once in a room of C{members}:
-    Twisted's 64 KiB in small rooms, less in big ones, so that one read
-    relayed to everyone stays near L{OUTPUT_PER_READ} and the room's
-    back-pressure can act before memory and latency pile up.
+    How many bytes to read from a client at once in a room of C{members}.
+
+    The room relays once per reactor turn and shares one copy of the
+    turn's lines among everyone who did not speak, so a turn's memory
+    hardly grows with the room, but its work does: a write and a send per
+    member. Big rooms read more at once, so that work is spread over more
+    lines; small rooms read little, so that a turn stays short: 4 KiB up
+    to 256 members, 16 KiB at 1000, 64 KiB from 4096.
     """
-    return max(4096, min(65536, OUTPUT_PER_READ // max(1, members)))
+    return max(4096, min(65536, READ_PER_MEMBER * members))
 
 
 def _reason_name(reason: Failure) -> str:
@@ -209,7 +211,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self.lineLengthExceeded(b"")
         self._flush_batch()
         if self._tcp:
-            # The next read's size: what one read may cost the room in output.
+            # The next read's size, by the size of the room (see read_size).
             self.transport.bufferSize = read_size(len(self.factory.room))  # type: ignore[union-attr]
 
     def lineReceived(self, line: bytes) -> None:
