@@ -102,6 +102,12 @@ LINE_OVERHEAD = 24
 RECORDING_BUDGET = 4 * 1024**3
 
 
+# Where clients not yet recording read into: one buffer for all, since each
+# read is looked at as soon as it lands (10,000 clients need no 64 KiB each).
+_SCRATCH = bytearray(64 * 1024)
+_SCRATCH_VIEW = memoryview(_SCRATCH)
+
+
 class LoadClient(asyncio.BufferedProtocol):
     """One connection: records what arrives, and exposes write back-pressure."""
 
@@ -111,7 +117,6 @@ class LoadClient(asyncio.BufferedProtocol):
         self.stamps = 0  # stamped lines received, counted by their "@"
         self.probed = False
         self.closed = asyncio.get_running_loop().create_future()
-        self._scratch = bytearray(64 * 1024)
         self._writable = asyncio.Event()
         self._writable.set()
 
@@ -127,12 +132,12 @@ class LoadClient(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         if self.recording is not None:
             return self.recording.space()
-        return memoryview(self._scratch)
+        return _SCRATCH_VIEW
 
     def buffer_updated(self, nbytes: int) -> None:
         if self.recording is not None:
             self.stamps += self.recording.add(nbytes)
-        elif PROBE in self._scratch[:nbytes]:
+        elif PROBE in _SCRATCH[:nbytes]:
             self.probed = True
 
     def pause_writing(self) -> None:
