@@ -45,6 +45,22 @@ class OutboundQueue:
     counted in C{nbytes}.
     """
 
+    # Slots: one of these per connection, and thousands of connections.
+    __slots__ = (
+        "_closed",
+        "_handed",
+        "_handoff",
+        "_on_overflow",
+        "_on_queue_change",
+        "_on_write_change",
+        "_paused",
+        "_pending",
+        "_pending_bytes",
+        "_transport",
+        "max_queue",
+        "write",
+    )
+
     write: Callable[[bytes], None]
 
     def __init__(
