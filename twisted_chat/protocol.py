@@ -84,8 +84,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
     Input: telnet commands are removed, lines end at LF (a CR before it is
     dropped), each line is cleaned (L{text.clean_text}), blank lines are
     ignored, every other line passes flood control. Consecutive text lines
-    of one read reach the room as one batch, so each recipient gets one
-    write per read, not one per line; a command in between keeps its place.
+    of one read reach the room as one batch (which the daemon's room relays
+    with everything else said in the same reactor turn: one write per
+    recipient per turn); a command in between keeps its place.
     A read whose lines are all plain text within the limits (what a busy
     room is made of) is taken in one go, with the outcome C{lineReceived}
     would have on each line but without Python work per line.
