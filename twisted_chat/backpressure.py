@@ -99,7 +99,7 @@ class ReadThrottle:
             del self._bytes[key]
             del self._waiting_since[key]
         if key in self._stuck:
-            if not (nbytes and not moved):
+            if moved or not nbytes:
                 # Moving again (or empty): it counts again.
                 self._stuck.discard(key)
                 self._total += nbytes
