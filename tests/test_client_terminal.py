@@ -173,7 +173,12 @@ def test_reconnect_rejoins_with_the_same_name(
         watcher.expect(
             r"^\* guest\d+ is now known as carol$", timeout=DEADLINE_SECONDS * 3
         )
-        assert any(n == f"* reconnected to 127.0.0.1:{port}" for n in notices), notices
+        # The notice goes to stderr after the rename reaches the daemon, and
+        # a thread reads it: wait for it rather than race it.
+        wait_for(
+            lambda: f"* reconnected to 127.0.0.1:{port}" in notices,
+            what="the reconnected notice",
+        )
         assert client.stdin is not None
         client.stdin.write(b"back again\n")
         client.stdin.flush()
