@@ -49,9 +49,6 @@ class LoadPlan:
     #: Clients (not senders) that stop reading once the load starts.
     nonreaders: int = 0
     timeout: float = 120.0
-    #: Stop waiting once nothing at all has arrived for this long after the
-    #: last line was sent (a server that lost lines).
-    quiet: float = 3.0
 
 
 class Recording:
@@ -66,7 +63,6 @@ class Recording:
     def __init__(self, capacity: int) -> None:
         self.buffer = bytearray(capacity)  # zero-filled: every page touched
         self.filled = 0
-        self._counted = self._stamps = 0
         #: (arrival in ns, end offset in the buffer) for each read.
         self.reads: list[tuple[int, int]] = []
 
@@ -80,18 +76,11 @@ class Recording:
             self.buffer = grown
         return memoryview(self.buffer)[self.filled :]
 
-    def add(self, nbytes: int) -> None:
-        """Account for C{nbytes} just read into L{space}."""
-        self.filled += nbytes
+    def add(self, nbytes: int) -> int:
+        """Account for C{nbytes} just read into L{space}; return its '@' count."""
+        start, self.filled = self.filled, self.filled + nbytes
         self.reads.append((time.monotonic_ns(), self.filled))
-
-    def stamps(self) -> int:
-        """Stamped lines received so far, counted by their '@'."""
-        # Counted on demand, never as bytes arrive: counting reads every
-        # byte, and took half the load generator's CPU at 15M deliveries/s.
-        self._stamps += self.buffer.count(b"@", self._counted, self.filled)
-        self._counted = self.filled
-        return self._stamps
+        return self.buffer.count(b"@", start, self.filled)
 
     @property
     def last_arrival(self) -> int | None:
@@ -127,6 +116,7 @@ class LoadClient(asyncio.BufferedProtocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.recording: Recording | None = None
+        self.stamps = 0  # stamped lines received, counted by their "@"
         self.probed = False
         self.closed = asyncio.get_running_loop().create_future()
         self._writable = asyncio.Event()
@@ -148,7 +138,7 @@ class LoadClient(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         if self.recording is not None:
-            self.recording.add(nbytes)
+            self.stamps += self.recording.add(nbytes)
         elif PROBE in _SCRATCH[:nbytes]:
             self.probed = True
 
@@ -255,54 +245,6 @@ async def _send(
             await asyncio.sleep(0)  # let the readers in
 
 
-#: How long nothing may arrive before the stamps are counted.
-SETTLE_SECONDS = 0.1
-
-
-async def _await_deliveries(
-    readers: list[tuple[Recording, int]],
-    plan: LoadPlan,
-    deadline: float,
-    progress: Any,
-    sample_cpu: Callable[[], CpuSample] | None,
-) -> tuple[float, CpuSample] | None:
-    """
-    Wait until every reader has its expected stamped lines, nothing has
-    arrived for C{plan.quiet} seconds, or the deadline.
-
-    Lines are counted only once nothing has arrived for L{SETTLE_SECONDS}
-    and every reader holds at least its expected lines' bytes (no server
-    relays a line in fewer), so the counting does not compete with the
-    server for the CPU while lines flow. Return (when, CPU sample) from the
-    last look at which something had arrived, for the CPU shares of the
-    time lines flowed.
-    """
-    least = [(recording, expected * plan.size) for recording, expected in readers]
-    arrived, changed = -1, time.monotonic()
-    flowing: tuple[float, CpuSample] | None = None
-    last_report = changed
-    while (now := time.monotonic()) < deadline:
-        total = sum(recording.filled for recording, _ in readers)
-        if total != arrived:
-            arrived, changed = total, now
-            if sample_cpu:
-                flowing = (now, sample_cpu())
-        elif now - changed >= SETTLE_SECONDS:
-            if all(recording.filled >= most for recording, most in least) and all(
-                recording.stamps() >= expected for recording, expected in readers
-            ):
-                break
-            if now - changed > plan.quiet:
-                if progress:
-                    progress(f"nothing arrived for {plan.quiet:g} s; stopping")
-                break
-        if progress and now - last_report > 2:
-            progress(f"{total / 1e6:.1f} MB received")
-            last_report = now
-        await asyncio.sleep(0.05)
-    return flowing
-
-
 def _cpu_percent(
     before: CpuSample, after: CpuSample, seconds: float
 ) -> tuple[float | None, float | None]:
@@ -357,16 +299,20 @@ async def run_load(
     send_seconds = time.monotonic() - send_start
     if progress:
         progress(f"sent in {send_seconds:.2f} s; waiting for deliveries")
-    cpu_after = await _await_deliveries(
-        [(cast(Recording, c.recording), expected[id(c)]) for c in readers],
-        plan,
-        deadline,
-        progress,
-        sample_cpu,
-    )
+    last_report = time.monotonic()
+    while time.monotonic() < deadline:
+        done = sum(c.stamps >= expected[id(c)] for c in readers)
+        if done == len(readers):
+            break
+        if progress and time.monotonic() - last_report > 2:
+            progress(f"{done}/{len(readers)} readers complete")
+            last_report = time.monotonic()
+        await asyncio.sleep(0.05)
     cpu_percent: tuple[float | None, float | None] = (None, None)
-    if cpu_before and cpu_after:
-        cpu_percent = _cpu_percent(cpu_before, cpu_after[1], cpu_after[0] - send_start)
+    if sample_cpu and cpu_before:
+        cpu_percent = _cpu_percent(
+            cpu_before, sample_cpu(), time.monotonic() - send_start
+        )
     # From the first line sent to the last stamped line received: the
     # arrival times are exact, unlike this loop's 50 ms polling.
     last_arrival = (
