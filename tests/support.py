@@ -187,7 +187,7 @@ class LineClient:
         source: str | None = None,
         receive_buffer: int | None = None,
     ) -> None:
-        self.sock = socket.socket()
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         if receive_buffer is not None:
             # Set before connecting, so the window stays small.
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)

@@ -276,3 +276,50 @@ def test_announce_limit(start_daemon: StartDaemon) -> None:
     second.send("marker")
     first.expect(r"^<guest2> marker$")
     assert not any("guest3" in line for line in first.lines)
+
+
+def test_a_flood_of_bad_lines_writes_a_few_log_lines(
+    start_daemon: StartDaemon,
+) -> None:
+    """Five connections sending overlong lines as fast as they can: the log
+    grows by a few lines a second, and says how many hits it left out."""
+    daemon = start_daemon("--rate", "0", "--max-line-length", "100")
+    flooders = [daemon.connect() for _ in range(5)]
+    for flooder in flooders:
+        flooder.nick(f"f{flooders.index(flooder)}")
+    before = daemon.log().count("\n")
+    line = b"x" * 150 + b"\n"
+    for _ in range(200):
+        for flooder in flooders:
+            flooder.send(line * 20)
+    for flooder in flooders:
+        flooder.count_lines(lambda text: text.startswith("! Line too long"), 4000)
+    logged = daemon.log().count("\n") - before
+    assert logged <= 5 + 5 * 2
+    assert "sent a line over 100 bytes (not logged before this: 0 here" in daemon.log()
+
+
+def test_an_ipv4_peer_counts_once_on_tcp_and_tcp6_ports(
+    start_daemon: StartDaemon,
+) -> None:
+    """--max-per-ip counts 127.0.0.1 and ::ffff:127.0.0.1 as one address."""
+    daemon = start_daemon(
+        "--max-per-ip",
+        "2",
+        "--port",
+        "tcp:0:interface=127.0.0.1",
+        "--port",
+        r"tcp6:0:interface=\:\:",
+    )
+
+    def both_ports() -> list[int]:
+        found = re.findall(r"listening on (tcp6?):\S* \((\d+)\)", daemon.log())
+        return [int(port) for _, port in sorted(found)] if len(found) == 2 else []
+
+    ports = wait_for(both_ports, what="both ports")
+    kept = LineClient(ports[0])
+    kept.expect(r"Welcome to ")
+    mapped = LineClient(ports[1], host="::ffff:127.0.0.1")
+    mapped.expect(r"Welcome to ")
+    third = LineClient(ports[0])
+    third.expect(r"^! Too many connections from 127\.0\.0\.1 \(at most 2\)")

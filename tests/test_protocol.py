@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.test.iosim import connectedServerAndClient
 
-from twisted_chat.protocol import ChatProtocol, read_size
+from twisted_chat.probe import PROBE_SECONDS
+from twisted_chat.protocol import read_size
 from twisted_chat.room import Room
 from twisted_chat.server import ChatFactory, Limits
+from twisted_chat.testing import LineConnection
 
-
-class CountingTransport(StringTransport):
-    """A StringTransport that also counts its write calls."""
-
-    writes = 0
-
-    def write(self, data: bytes) -> None:
-        self.writes += 1
-        super().write(data)
-
-
-class Connection:
-    """A ChatProtocol on a StringTransport, as the reactor would wire it."""
-
-    def __init__(self, factory: ChatFactory) -> None:
-        self.transport = CountingTransport(
-            peerAddress=IPv4Address("TCP", "10.0.0.9", 4000)
-        )
-        protocol = factory.buildProtocol(self.transport.getPeer())
-        assert isinstance(protocol, ChatProtocol)
-        self.protocol = protocol
-        protocol.makeConnection(self.transport)
-
-    def lines(self) -> list[str]:
-        data = self.transport.value()
-        self.transport.clear()
-        return data.decode("utf-8").split("\r\n")[:-1]
+Connection = LineConnection
 
 
 def make_factory(clock: Clock | None = None, **limits: float) -> ChatFactory:
@@ -155,6 +129,9 @@ def test_connection_over_iosim_pump() -> None:
     client, _server, pump = connectedServerAndClient(
         lambda: factory.buildProtocol(None), Client
     )
+    pump.flush()
+    assert received == []  # nothing before the connection has shown what it is
+    factory.clock.advance(PROBE_SECONDS)  # type: ignore[attr-defined]
     pump.flush()
     assert b"Welcome to memory, guest1!" in b"".join(received)
     client.transport.write(b"/who\n")

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet import error
-from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.interfaces import IDelayedCall, ITCPTransport
 from twisted.internet.protocol import connectionDone
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
@@ -25,7 +25,8 @@ from twisted_chat.commands import (
 )
 from twisted_chat.flood import FloodControl, Verdict
 from twisted_chat.outbound import OutboundQueue
-from twisted_chat.telnet import TelnetFilter
+from twisted_chat.probe import HTTP_ANSWER, PROBE_SECONDS, TLS_ALERT, Kind, classify
+from twisted_chat.telnet import TelnetServerSide, apply_edits
 
 if TYPE_CHECKING:
     from twisted_chat.server import ChatFactory, Limits
@@ -35,13 +36,17 @@ log = Logger()
 
 def describe_peer(transport: object) -> tuple[str, str | None]:
     """
-    C{("host:port", "host")} for an IP peer; for a unix socket, a description
-    and None (no address to count connections by).
+    C{("host:port", "host")} for an IP peer (an IPv4-mapped IPv6 address as
+    its IPv4 address); for a unix socket, a description and None (no
+    address to count connections by).
     """
     get_peer = getattr(transport, "getPeer", None)
     address = get_peer() if get_peer is not None else None
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
+    if isinstance(host, str) and host[:7].lower() == "::ffff:" and "." in host:
+        # An IPv4 peer on a tcp6: port is the same peer as on a tcp: port.
+        host = host[7:]
     if isinstance(host, str) and port is not None:
         return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"), host
     return "unix socket" if address is not None else "?", None
@@ -70,6 +75,22 @@ def read_size(members: int) -> int:
     return max(4096, min(65536, READ_PER_MEMBER * members))
 
 
+#: How many times a connection's first bytes may leave L{classify} unsure
+#: (each time for L{PROBE_SECONDS}) before it is taken for a chat client.
+MOST_PROBES = 10
+
+#: What a telnet client's "Are You There" gets.
+ARE_YOU_THERE = text.NOTICE.encode(text="Yes, still here.")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _reason_name(reason: Failure) -> str:
     """A metrics label for how a connection ended that we did not end."""
     if reason.check(error.ConnectionDone):
@@ -81,8 +102,16 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
     """
     A person connected over a byte stream (telnet, nc, the terminal client).
 
-    Input: telnet commands are removed, lines end at LF (a CR before it is
-    dropped), each line is cleaned (L{text.clean_text}), blank lines are
+    Admission: a connection joins the room once its first bytes show a chat
+    client (L{classify}), or after L{PROBE_SECONDS} of silence; an HTTP
+    request or a TLS handshake is answered in its own terms and closed,
+    and nothing of it reaches the room.
+
+    Input: a connection that sends a telnet command gets a telnet server
+    (L{TelnetServerSide}: answers, BINARY, echo in character mode, line
+    editing); lines end at LF (a CR before it is dropped; for telnet, any
+    of CR LF, CR NUL and CR), a line that is not UTF-8 is refused with a
+    notice, each line is cleaned (L{text.clean_text}), blank lines are
     ignored, every other line passes flood control. Consecutive text lines
     of one read reach the room as one batch (which the daemon's room relays
     with everything else said in the same reactor turn: one write per
@@ -106,7 +135,14 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self.peer = "?"
         self.address: str | None = None
         # Made when the first telnet command (byte 255) arrives.
-        self._telnet: TelnetFilter | None = None
+        self._telnet: TelnetServerSide | None = None
+        # Until the connection has shown it is a chat client: its first bytes.
+        self._probe: IDelayedCall | None = None
+        self._probed = b""
+        self._probes = 0
+        self._joined = False
+        # This connection's record of the limit hits it logged (LimitLog).
+        self._logged: dict[str, list[float]] | None = None
         self._partial = b""
         self._discarding = False
         self._batch: list[str] = []
@@ -133,7 +169,14 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         if refused is not None:
             limit, refusal = refused
             factory.limit_hits[limit] += 1
-            log.warn("{peer} refused: {reason}", peer=self.peer, reason=refusal)
+            factory.limit_log.hit(
+                factory.refusals_logged(self.address),
+                limit,
+                "{peer} refused: {reason}",
+                LogLevel.warn,
+                peer=self.peer,
+                reason=refusal,
+            )
             self._closing = True
             transport.write(text.ERROR.encode(text=refusal))
             transport.loseConnection()
@@ -155,38 +198,99 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         )
         self.send = self._outbound.write
         self.callLater = factory.clock.callLater  # type: ignore[assignment]
-        self.setTimeout(limits.idle_timeout or None)
         factory.connection_opened(self)
         factory.throttle.add(self, transport)  # type: ignore[arg-type]
-        factory.room.join(self)
-        log.info("{peer} connected as {name}", peer=self.peer, name=self.name)
+        self._probe = self.callLater(PROBE_SECONDS, self._probe_ended)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._closing = True
         if not self._admitted:
             return
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
         self.setTimeout(None)
         self.factory.disconnects[self._close_reason or _reason_name(reason)] += 1
         self.factory.throttle.remove(self)
-        self.factory.room.leave(self)
+        if self._joined:
+            self.factory.room.leave(self)
         self.factory.connection_closed(self)
-        log.info(
-            "{peer} ({name}) disconnected: {reason}",
-            peer=self.peer,
-            name=self.name,
-            reason=self._close_description or reason.getErrorMessage(),
-        )
+        if self._joined:
+            log.info(
+                "{peer} ({name}) disconnected: {reason}",
+                peer=self.peer,
+                name=self.name,
+                reason=self._close_description or reason.getErrorMessage(),
+            )
+        elif not self._close_reason:
+            log.info("{peer} disconnected before joining", peer=self.peer)
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
-        self.resetTimeout()
-        if self._telnet is not None or b"\xff" in data:
-            if self._telnet is None:
-                self._telnet = TelnetFilter()
-            data = self._telnet.feed(data)
-            if not data:
+        if self._probe is not None:
+            self._probed += data
+            kind = classify(self._probed)
+            if kind is Kind.UNSURE:
                 return
+            self._probe.cancel()
+            self._admit(kind)
+            return
+        self._receive(data)
+
+    def _probe_ended(self) -> None:
+        """The first bytes took their time: a chat client, or still unsure."""
+        self._probes += 1
+        unsure = self._probed and classify(self._probed) is Kind.UNSURE
+        if unsure and self._probes < MOST_PROBES:
+            self._probe = self.callLater(PROBE_SECONDS, self._probe_ended)
+            return
+        self._admit(Kind.CHAT)
+
+    def _admit(self, kind: Kind) -> None:
+        """Join the room (a chat client) or answer a stranger and close."""
+        self._probe = None
+        first, self._probed = self._probed, b""
+        if kind is not Kind.CHAT:
+            log.warn(
+                "{peer} is not a chat client ({kind}): answered and closed",
+                peer=self.peer,
+                kind=kind.value,
+            )
+            self._set_close_reason("not_chat", f"not a chat client ({kind.value})")
+            self.send(HTTP_ANSWER if kind is Kind.HTTP else TLS_ALERT)
+            self.close()
+            return
+        self._joined = True
+        self.setTimeout(self.factory.limits.idle_timeout or None)
+        self.factory.room.join(self)
+        log.info("{peer} connected as {name}", peer=self.peer, name=self.name)
+        if first:
+            self._receive(first)
+
+    def _receive(self, data: bytes) -> None:
+        """Bytes from a chat client: through telnet if it speaks it, then lines."""
+        self.resetTimeout()
+        if self._telnet is None and b"\xff" in data:
+            self._telnet = TelnetServerSide(self._frame, self._send_now, ARE_YOU_THERE)
+            self._telnet.start()
+        if self._telnet is not None:
+            self._telnet.feed(data)
+        else:
+            self._frame(data)
+        self._flush_batch()
+        if self._tcp:
+            # The next read's size, by the size of the room (see read_size).
+            self.transport.bufferSize = read_size(len(self.factory.room))  # type: ignore[union-attr]
+
+    def _send_now(self, data: bytes) -> None:
+        """Telnet's answers and echo, in order with everything else sent."""
+        self.send(data)
+
+    def _frame(self, data: bytes) -> None:
+        """Split data bytes into lines; keep the unfinished one."""
+        if self._closing:
+            return
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
         if lines and not self._discarding and self._take_plain(lines):
@@ -204,19 +308,22 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
                 self.lineLengthExceeded(raw)
             else:
                 self.lineReceived(raw)
+        partial = self._partial
         if self._discarding:
             self._partial = b""
-        elif len(self._partial) > self.MAX_LENGTH:
+        elif len(partial) - partial.endswith(b"\r") > self.MAX_LENGTH:
+            # A CR waiting for its LF is the line's end, not part of it.
             self._partial = b""
             self._discarding = True
             self.lineLengthExceeded(b"")
-        self._flush_batch()
-        if self._tcp:
-            # The next read's size, by the size of the room (see read_size).
-            self.transport.bufferSize = read_size(len(self.factory.room))  # type: ignore[union-attr]
 
     def lineReceived(self, line: bytes) -> None:
         self.factory.lines_received += 1
+        if self._telnet is not None:
+            line = apply_edits(line)
+        if not line.isascii() and not _is_utf8(line):
+            self._refuse_not_utf8()
+            return
         cleaned = text.clean_text(line)
         if not cleaned.strip() or not self._within_rate():
             return
@@ -231,11 +338,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._flush_batch()
-        self.factory.limit_hits["line_length"] += 1
-        log.info(
+        self._limit_hit(
+            "line_length",
             "{peer} ({name}) sent a line over {limit} bytes",
-            peer=self.peer,
-            name=self.name,
             limit=self.MAX_LENGTH,
         )
         self.send(
@@ -263,8 +368,11 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self._flood.rate = limits.rate
             self._flood.burst = max(limits.burst, 1)
             self._flood.disconnect_after = limits.flood_timeout
-        if self._admitted and not self._closing:
-            self.setTimeout(limits.idle_timeout or None)
+        idle_timeout = limits.idle_timeout or None
+        if self._joined and not self._closing and idle_timeout != self.timeOut:
+            # Only a new value restarts the timer: reloads must not keep an
+            # idle client alive.
+            self.setTimeout(idle_timeout)
 
     # The room's Member interface
 
@@ -294,12 +402,24 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             block = block.replace(b"\r\n", b"\n").removesuffix(b"\r")
         if max(map(len, raws)) > self.MAX_LENGTH or may_hold_commands(block):
             return False
+        if not block.isascii() and not _is_utf8(block):
+            return False
         lines = text.plain_lines(block)
         if lines is None or not self._flood_control().accept_all(len(lines)):
             return False
         self.factory.lines_received += len(lines)
         self._batch.extend(lines)
         return True
+
+    def _refuse_not_utf8(self) -> None:
+        self._flush_batch()
+        self._limit_hit("not_utf8", "{peer} ({name}) sent a line that is not UTF-8")
+        self.send(
+            text.ERROR.encode(
+                text="Not sent: that line is not UTF-8 text "
+                "(is your terminal set to UTF-8?)."
+            )
+        )
 
     def _flood_control(self) -> FloodControl:
         if self._flood is None:
@@ -316,11 +436,8 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             return True
         self._flush_batch()
         limits = self.factory.limits
-        self.factory.limit_hits["rate"] += 1
+        self._limit_hit("rate", "{peer} ({name}) over the line rate")
         if verdict is Verdict.REFUSE_WITH_NOTICE:
-            log.info(
-                "{peer} ({name}) over the line rate", peer=self.peer, name=self.name
-            )
             self.send(
                 text.ERROR.encode(
                     text=f"Slow down: at most {limits.rate:g} lines a second "
@@ -333,10 +450,8 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
                     text=f"Disconnected: flooding for {limits.flood_timeout:g} s."
                 )
             )
-            log.warn(
-                "{peer} ({name}) disconnected for flooding",
-                peer=self.peer,
-                name=self.name,
+            self._limit_hit(
+                "flooding", "{peer} ({name}) disconnected for flooding", LogLevel.warn
             )
             self._set_close_reason("flooding", "flooding")
             self.close()
@@ -349,6 +464,22 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
     def _queue_changed(self, nbytes: int, moved: bool) -> None:
         self.factory.throttle.queued(self, nbytes, moved)
 
+    def _limit_hit(
+        self,
+        which: str,
+        format: str,
+        level: LogLevel = LogLevel.info,
+        **fields: object,
+    ) -> None:
+        """Count a hit of the limit C{which}; log it unless that logs too much."""
+        if which != "flooding":
+            self.factory.limit_hits[which] += 1
+        if self._logged is None:
+            self._logged = {}
+        self.factory.limit_log.hit(
+            self._logged, which, format, level, peer=self.peer, name=self.name, **fields
+        )
+
     def _set_close_reason(self, reason: str, description: str) -> None:
         self._close_reason, self._close_description = reason, description
 
@@ -358,14 +489,13 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self.factory.room.say(self, batch)
 
     def _overflowed(self) -> None:
-        log.warn(
+        self._limit_hit(
+            "max_queue",
             "{peer} ({name}) dropped: not reading, output queue over {limit} bytes",
-            peer=self.peer,
-            name=self.name,
+            LogLevel.warn,
             limit=self.factory.limits.max_queue,
         )
         self._closing = True
-        self.factory.limit_hits["max_queue"] += 1
         self._set_close_reason("not_reading", "output queue full (not reading)")
         # Drop at once: what is buffered will never be read anyway.
         transport = self.transport

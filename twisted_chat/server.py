@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
 
 from twisted_chat.backpressure import ReadThrottle
 from twisted_chat.flood import FLOOD_DISCONNECT_SECONDS
+from twisted_chat.limitlog import LimitLog
 from twisted_chat.protocol import ChatProtocol
 from twisted_chat.room import Room
 
@@ -22,6 +24,10 @@ from twisted_chat.room import Room
 #: Twisted's own emergency reserve); a client whose socket lands in this
 #: headroom is refused politely instead of the process running out.
 DESCRIPTOR_HEADROOM = 16
+
+#: Addresses whose refused connections are remembered for the log's sake;
+#: past it the memory starts again (a refusal is then logged once more).
+REFUSALS_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,15 @@ class ChatFactory(ServerFactory):
         self.lines_received = 0
         self.limit_hits: Counter[str] = Counter()
         self.disconnects: Counter[str] = Counter()
+        self.limit_log = LimitLog(self.clock, Logger(namespace="twisted_chat.protocol"))
+        self._refusals_logged: dict[str | None, dict[str, list[float]]] = {}
         self._empty_waiters: list[Deferred[None]] = []
+
+    def refusals_logged(self, address: str | None) -> dict[str, list[float]]:
+        """The L{LimitLog} record of connections refused from C{address}."""
+        if len(self._refusals_logged) >= REFUSALS_REMEMBERED:
+            self._refusals_logged.clear()
+        return self._refusals_logged.setdefault(address, {})
 
     def refusal(
         self, address: str | None, descriptor: int | None
