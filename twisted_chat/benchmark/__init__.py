@@ -1,6 +1,8 @@
 """
 C{python -m twisted_chat.benchmark}: measure a line-chat server under load.
 
-L{load} drives the clients; L{__main__} starts the daemon (or targets any
-server on host:port), runs the load and reports.
+L{options} checks the command line; L{connect} paces the connects;
+L{clients} and L{load} drive the clients; L{analysis} checks what arrived;
+L{__main__} starts the daemon (or targets any server on host:port), runs the
+load and reports.
 """

@@ -2,6 +2,9 @@
 C{python -m twisted_chat.benchmark}: start the daemon (or target any line
 chat on host:port), put a load on it from this process, and report
 deliveries/s, latency, losses and the server's peak memory.
+
+It ends with status 0 and the report, 2 and one line for bad arguments
+(L{twisted_chat.benchmark.options}), or 1 and one line saying what failed.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from twisted_chat.benchmark.load import CpuSample, LoadPlan, analyse, run_load
-
-DAEMON_OPTIONS = ["--rate", "0", "--max-per-ip", "0", "--max-clients", "0"]
+from twisted_chat.benchmark.analysis import analyse
+from twisted_chat.benchmark.connect import where
+from twisted_chat.benchmark.errors import BenchmarkError, describe, one_line
+from twisted_chat.benchmark.load import CpuSample, LoadResult, run_load
+from twisted_chat.benchmark.options import DAEMON_OPTIONS, parse_arguments, plan_of
 
 
 def progress(message: str) -> None:
@@ -41,38 +47,47 @@ def status_kib(pid: int, field: str) -> int | None:
 
 
 class Daemon:
-    """C{twistd -n chat} on a free loopback port, for the length of a run."""
+    """
+    C{twistd -n chat} on a free loopback port, for the length of a run; a
+    BenchmarkError, with its last word, if it does not start.
+    """
 
     def __init__(self, extra: list[str]) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="twisted_chat-bench-"))
+        log_path = self.workdir / "twistd.log"
+        errors_path = self.workdir / "stderr"
         twistd = Path(sys.executable).parent / "twistd"
         command = [
             str(twistd) if twistd.exists() else shutil.which("twistd") or "twistd",
             "-n",
             "--pidfile=",
             "--logfile",
-            str(self.workdir / "twistd.log"),
+            str(log_path),
             "chat",
             "--port",
             "tcp:0:interface=127.0.0.1:backlog=1024",
             *DAEMON_OPTIONS,
             *extra,
         ]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        with errors_path.open("wb") as errors:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stderr=errors
+            )
         deadline = time.monotonic() + 30
         while True:
-            log = (
-                (self.workdir / "twistd.log").read_text(errors="replace")
-                if (self.workdir / "twistd.log").exists()
-                else ""
-            )
+            log = _read(log_path)
             match = re.search(r"listening on (?:tcp|ssl)\S* \((\d+)\)", log)
             if match:
                 self.port = int(match.group(1))
                 return
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            status = self.process.poll()
+            if status is not None or time.monotonic() > deadline:
+                said = _last_line(_read(errors_path)) or _last_line(log)
                 self.stop()
-                raise SystemExit(f"benchmark: the daemon did not start: {log[-500:]}")
+                how = "within 30 s" if status is None else f"(exit status {status})"
+                raise BenchmarkError(
+                    f"the daemon did not start {how}: {said or 'it said nothing'}"
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -86,60 +101,19 @@ class Daemon:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def parse_arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m twisted_chat.benchmark",
-        description=(
-            "Load a line chat server and measure it. Without --target it starts "
-            f"twistd chat on 127.0.0.1 with {' '.join(DAEMON_OPTIONS)}."
-        ),
-    )
-    parser.add_argument(
-        "--target", metavar="HOST:PORT", help="an already running server"
-    )
-    parser.add_argument(
-        "--server-pid", type=int, help="its process, for memory figures"
-    )
-    parser.add_argument("--label", default="", help="a name for this run in the report")
-    parser.add_argument("-n", "--clients", type=int, default=100)
-    parser.add_argument("-s", "--senders", type=int, default=10)
-    parser.add_argument(
-        "-m", "--lines", type=int, default=2000, help="lines per sender"
-    )
-    parser.add_argument(
-        "--size", type=int, default=64, help="bytes per line, newline included"
-    )
-    parser.add_argument(
-        "--rate", type=float, default=0.0, help="lines/s per sender (0: flat out)"
-    )
-    parser.add_argument(
-        "--batch",
-        type=int,
-        default=4,
-        help="lines per write when flat out (4, as ../shared/bench/loadgen.py)",
-    )
-    parser.add_argument(
-        "--nonreaders", type=int, default=0, help="clients that never read"
-    )
-    parser.add_argument("--timeout", type=float, default=120.0)
-    parser.add_argument(
-        "--json", metavar="FILE", help="write the result as JSON ('-': stdout)"
-    )
-    parser.add_argument(
-        "--daemon-option",
-        action="append",
-        default=[],
-        metavar="OPTION",
-        help="pass an option to the started daemon (repeatable)",
-    )
-    arguments = parser.parse_args(argv)
-    if arguments.batch < 1:
-        parser.error("--batch must be at least 1")
-    if arguments.size < 40:
-        parser.error("--size must be at least 40 bytes")
-    if arguments.senders + arguments.nonreaders > arguments.clients:
-        parser.error("senders and non-readers must fit in --clients")
-    return arguments
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _last_line(text: str) -> str:
+    """The last line with something on it, its log prefix (time, system) cut."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return one_line(re.sub(r"^\S+ \S+ \[[^]]*\] ", "", lines[-1]))
 
 
 def raise_own_descriptor_limit() -> None:
@@ -165,36 +139,28 @@ def cpu_sampler(pid: int | None) -> CpuSample:
     return (cpu_seconds(pid) if pid else None), usage.ru_utime + usage.ru_stime
 
 
-def _run_loop(coroutine: Any) -> Any:
+def _run_loop(coroutine: Coroutine[Any, Any, LoadResult]) -> LoadResult:
     """asyncio.run, on uvloop when it is installed (about twice as fast)."""
     try:
         import uvloop
     except ImportError:
         return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
+    # Typed as LoadResult whether or not uvloop's own type hints are there.
+    result: LoadResult = uvloop.run(coroutine)
+    return result
 
 
 def run(arguments: argparse.Namespace) -> dict[str, Any]:
+    """One run as the arguments say; the report. BenchmarkError if it fails."""
     raise_own_descriptor_limit()
     daemon = None
     if arguments.target:
-        host, _, port = arguments.target.rpartition(":")
+        host, port = arguments.target
         pid = arguments.server_pid
     else:
         daemon = Daemon(arguments.daemon_option)
-        host, port, pid = "127.0.0.1", str(daemon.port), daemon.process.pid
-    plan = LoadPlan(
-        host=host or "127.0.0.1",
-        port=int(port),
-        clients=arguments.clients,
-        senders=arguments.senders,
-        lines=arguments.lines,
-        size=arguments.size,
-        rate=arguments.rate,
-        batch=arguments.batch,
-        nonreaders=arguments.nonreaders,
-        timeout=arguments.timeout,
-    )
+        host, port, pid = "127.0.0.1", daemon.port, daemon.process.pid
+    plan = plan_of(arguments, host, port)
     try:
         rss_before = status_kib(pid, "VmRSS") if pid else None
         result = _run_loop(run_load(plan, progress, lambda: cpu_sampler(pid)))
@@ -204,13 +170,16 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
         if daemon is not None:
             daemon.stop()
     report = {
-        "label": arguments.label or ("twisted_chat" if daemon else arguments.target),
+        "label": arguments.label or ("twisted_chat" if daemon else where(host, port)),
         "plan": vars(plan),
         "connect": {
             "connected": result.connected,
             "seconds": round(result.connect_seconds, 3),
+            # Attempts made again, by what ended the one before.
             "errors": result.connect_errors,
         },
+        "sent": sum(result.sent),
+        "stopped_by": result.stopped_by,
         "send_seconds": round(result.send_seconds, 3),
         "window_seconds": round(result.window_seconds, 3),
         "connections_lost": result.lost_connections,
@@ -226,7 +195,15 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+#: Why sending ended early, for the table.
+EARLY_STOPS = {
+    "memory": "the readers' recordings were full (--memory)",
+    "timeout": "--timeout",
+}
+
+
 def table(report: dict[str, Any]) -> str:
+    """The report as a table a person reads."""
     plan, latency, server = report["plan"], report["latency_ms"], report["server"]
 
     def ms(value: float | None) -> str:
@@ -240,8 +217,13 @@ def table(report: dict[str, Any]) -> str:
         ("server", report["label"]),
         (
             "load",
-            f"{plan['clients']} clients, {plan['senders']} senders x {plan['lines']} "
-            f"lines of {plan['size']} B"
+            f"{plan['clients']} clients, {plan['senders']} senders "
+            + (
+                f"for {plan['duration']:g} s, {report['sent']:,} lines"
+                if plan["duration"]
+                else f"x {plan['lines']} lines"
+            )
+            + f" of {plan['size']} B"
             + (
                 f" at {plan['rate']:g}/s"
                 if plan["rate"]
@@ -252,6 +234,11 @@ def table(report: dict[str, Any]) -> str:
         (
             "connect",
             f"{report['connect']['connected']} in {report['connect']['seconds']} s",
+        ),
+        *(
+            [("stopped", f"after {report['send_seconds']} s: {early}")]
+            if (early := EARLY_STOPS.get(report["stopped_by"]))
+            else []
         ),
         ("deliveries/s", f"{report['deliveries_per_second']:,}"),
         (
@@ -277,16 +264,23 @@ def table(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command; exits 2 on bad arguments, 1 with one line if a run fails."""
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
         report = run(arguments)
-    except (OSError, RuntimeError, TimeoutError) as error:
-        raise SystemExit(f"benchmark: {error}") from None
-    if arguments.json == "-":
-        print(json.dumps(report))
-        return
-    if arguments.json:
-        Path(arguments.json).write_text(json.dumps(report, indent=2) + "\n")
+        if arguments.json == "-":
+            print(json.dumps(report))
+            return
+        if arguments.json:
+            Path(arguments.json).write_text(json.dumps(report, indent=2) + "\n")
+    except BenchmarkError as error:
+        raise SystemExit(f"benchmark: {one_line(str(error))}") from None
+    except KeyboardInterrupt:
+        raise SystemExit("benchmark: interrupted") from None
+    except Exception as error:
+        raise SystemExit(
+            f"benchmark: failed with {type(error).__name__}: {describe(error)}"
+        ) from None
     print(table(report))
 
 

@@ -1,28 +1,39 @@
 """
-The load: N clients on one event loop, S of them sending M lines each, all
-reading, every line stamped so delivery, order and latency can be checked.
+The load: N clients on one event loop, S of them sending M lines each (or
+for a set time), all reading, every line stamped so delivery, order and
+latency can be checked.
 
 Receivers only record (arrival time, bytes) while the load runs; lines are
-parsed afterwards, so the load generator spends its CPU on the sockets.
+parsed afterwards (L{twisted_chat.benchmark.analysis}), so the load
+generator spends its CPU on the sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+
+from twisted_chat.benchmark.clients import (
+    LEAST_ROOM,
+    LINE_OVERHEAD,
+    PROBE,
+    LoadClient,
+    Recording,
+)
+from twisted_chat.benchmark.connect import connect_all
+from twisted_chat.benchmark.errors import BenchmarkError, describe
 
 #: CPU seconds used so far: (the server's, or None if unknown; ours).
 CpuSample = tuple[float | None, float]
 
-#: A stamped line: "@" sender "." sequence "." send time in ns "." padding "$".
-STAMP = re.compile(rb"@(\d{5})\.(\d{9})\.(\d{19})\.(x*)\$")
+#: A stamped line, "@" sender "." sequence "." send time in ns "." padding
+#: "$", without its padding and newline.
 STAMP_LENGTH = len(b"@00000.000000000.0000000000000000000.$")
-PROBE = b"?barrier?"
+#: The largest sender number and sequence number a stamp holds.
+MOST_SENDERS = 99_999
+MOST_LINES = 999_999_999
 
 
 def stamped_line(sender: int, sequence: int, size: int) -> bytes:
@@ -49,115 +60,10 @@ class LoadPlan:
     #: Clients (not senders) that stop reading once the load starts.
     nonreaders: int = 0
     timeout: float = 120.0
-
-
-class Recording:
-    """
-    What one client received while the load ran: the bytes, in one buffer
-    allocated (and its memory touched) before the load starts, and the
-    arrival time of each read. Receiving then costs no allocation and no
-    page fault, so the load generator measures the server, not its own
-    memory.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.buffer = bytearray(capacity)  # zero-filled: every page touched
-        self.filled = 0
-        #: (arrival in ns, end offset in the buffer) for each read.
-        self.reads: list[tuple[int, int]] = []
-
-    def space(self) -> memoryview:
-        """Room for the next read, growing the buffer if it runs short."""
-        if len(self.buffer) - self.filled < LEAST_ROOM:
-            # A new buffer, not a resize: the event loop may still hold a
-            # view of the old one.
-            grown = bytearray(max(2 * len(self.buffer), self.filled + GROWTH))
-            grown[: self.filled] = self.buffer[: self.filled]
-            self.buffer = grown
-        return memoryview(self.buffer)[self.filled :]
-
-    def add(self, nbytes: int) -> int:
-        """Account for C{nbytes} just read into L{space}; return its '@' count."""
-        start, self.filled = self.filled, self.filled + nbytes
-        self.reads.append((time.monotonic_ns(), self.filled))
-        return self.buffer.count(b"@", start, self.filled)
-
-    @property
-    def last_arrival(self) -> int | None:
-        return self.reads[-1][0] if self.reads else None
-
-    def chunks(self) -> Iterator[tuple[int, bytes]]:
-        """(arrival, bytes) for each read, in order."""
-        start = 0
-        for arrival, end in self.reads:
-            yield arrival, bytes(self.buffer[start:end])
-            start = end
-
-
-#: The least free space offered for one read, in bytes; when less is left,
-#: the buffer grows by at least GROWTH bytes.
-LEAST_ROOM = 4096
-GROWTH = 256 * 1024
-#: What a server may add to each line it relays (a "<name> " prefix, CR).
-LINE_OVERHEAD = 24
-#: Bytes of recording buffers made ready in advance, at most, in all.
-RECORDING_BUDGET = 4 * 1024**3
-
-
-# Where clients not yet recording read into: one buffer for all, since each
-# read is looked at as soon as it lands (10,000 clients need no 64 KiB each).
-_SCRATCH = bytearray(64 * 1024)
-_SCRATCH_VIEW = memoryview(_SCRATCH)
-
-
-class LoadClient(asyncio.BufferedProtocol):
-    """One connection: records what arrives, and exposes write back-pressure."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.recording: Recording | None = None
-        self.stamps = 0  # stamped lines received, counted by their "@"
-        self.probed = False
-        self.closed = asyncio.get_running_loop().create_future()
-        self._writable = asyncio.Event()
-        self._writable.set()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports quack like asyncio.Transport without being one.
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=64 * 1024)
-
-    def record(self, capacity: int) -> None:
-        """From now on keep everything received, expecting about C{capacity} bytes."""
-        self.recording = Recording(capacity)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        if self.recording is not None:
-            return self.recording.space()
-        return _SCRATCH_VIEW
-
-    def buffer_updated(self, nbytes: int) -> None:
-        if self.recording is not None:
-            self.stamps += self.recording.add(nbytes)
-        elif PROBE in _SCRATCH[:nbytes]:
-            self.probed = True
-
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._writable.set()
-        if not self.closed.done():
-            self.closed.set_result(exc)
-
-    async def write(self, data: bytes) -> None:
-        """Write, then wait while the kernel and our buffer are full."""
-        assert self.transport is not None
-        self.transport.write(data)
-        await self._writable.wait()
+    #: Seconds to keep sending for, instead of C{lines} lines each (0: off).
+    duration: float = 0.0
+    #: Bytes of what the readers receive that may be kept, in all.
+    memory: int = 4 * 1024**3
 
 
 @dataclass
@@ -167,74 +73,75 @@ class LoadResult:
     plan: LoadPlan
     connect_seconds: float
     connected: int
+    #: Connect attempts made again, by the failure that ended the first one.
     connect_errors: dict[str, int]
     send_seconds: float
     window_seconds: float
     received: list[Recording] = field(default_factory=list)
     readers: list[int] = field(default_factory=list)
+    #: Lines each sender sent.
+    sent: list[int] = field(default_factory=list)
+    #: What ended the sending: "lines" (all sent), "duration", "memory"
+    #: (the readers' recordings filled) or "timeout".
+    stopped_by: str = "lines"
     lost_connections: int = 0
     #: CPU used from the first line sent until every line arrived (or the
     #: deadline), as a percentage of one core: (server or None, load).
     cpu_percent: tuple[float | None, float | None] = (None, None)
 
 
-async def _connect_all(plan: LoadPlan) -> tuple[list[LoadClient], dict[str, int]]:
-    """Connect C{plan.clients}, a few at a time so the listen backlog keeps up."""
-    loop = asyncio.get_running_loop()
-    clients: list[LoadClient] = []
-    errors: dict[str, int] = {}
-    remaining = iter(range(plan.clients))
-    family, _, _, _, address = socket.getaddrinfo(
-        plan.host, plan.port, type=socket.SOCK_STREAM
-    )[0]
-
-    async def connector() -> None:
-        for _ in remaining:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            try:
-                # A socket of our own: no name lookup per connection.
-                await loop.sock_connect(sock, address)
-                _, client = await loop.create_connection(LoadClient, sock=sock)
-            except OSError as error:
-                sock.close()
-                name = type(error).__name__
-                errors[name] = errors.get(name, 0) + 1
-            else:
-                clients.append(client)
-
-    await asyncio.wait_for(
-        asyncio.gather(*(connector() for _ in range(min(8, plan.clients)))),
-        plan.timeout,
-    )
-    return clients, errors
-
-
 async def _barrier(clients: list[LoadClient], deadline: float) -> None:
-    """Until every client has seen a probe line, so all are in the room."""
+    """
+    Until every client has seen a probe line, so all are in the room; a
+    BenchmarkError if the server closes any connection first, or at the
+    deadline.
+    """
     prober, others = clients[0], clients[1:]
     while not all(client.probed for client in others):
+        closed = sum(client.closed.done() for client in clients)
+        if closed:
+            raise BenchmarkError(
+                f"the server closed {closed} of {len(clients)} connections "
+                "before the load started"
+            )
         if time.monotonic() > deadline:
             missing = sum(not client.probed for client in others)
-            raise TimeoutError(f"{missing} clients never joined the room")
+            raise BenchmarkError(
+                f"{missing} of {len(clients)} clients never joined the room "
+                "(no probe line reached them)"
+            )
         await prober.write(PROBE + b"\n")
         await asyncio.sleep(0.2)
 
 
+class _Stop:
+    """Tells the senders to stop early; set when the readers' recordings fill."""
+
+    def __init__(self) -> None:
+        self.now = False
+        self.at = 0.0
+
+    def set(self) -> None:
+        if not self.now:
+            self.now, self.at = True, time.monotonic()
+
+
 async def _send(
-    client: LoadClient, sender: int, plan: LoadPlan, deadline: float
-) -> None:
+    client: LoadClient, sender: int, plan: LoadPlan, until: float, stop: _Stop
+) -> int:
+    """Send C{plan}'s lines, or for as long as it says; return how many were sent."""
+    lines = MOST_LINES if plan.duration else plan.lines
     sequence = 0
     start = time.monotonic()
-    while sequence < plan.lines and time.monotonic() < deadline:
+    while sequence < lines and time.monotonic() < until and not stop.now:
         if plan.rate:
-            due = min(plan.lines, int((time.monotonic() - start) * plan.rate) + 1)
+            due = min(lines, int((time.monotonic() - start) * plan.rate) + 1)
             if due <= sequence:
                 await asyncio.sleep(start + sequence / plan.rate - time.monotonic())
                 continue
             count = due - sequence
         else:
-            count = min(plan.batch, plan.lines - sequence)
+            count = min(plan.batch, lines - sequence)
         await client.write(
             b"".join(
                 stamped_line(sender, sequence + n, plan.size) for n in range(count)
@@ -243,6 +150,7 @@ async def _send(
         sequence += count
         if not plan.rate:
             await asyncio.sleep(0)  # let the readers in
+    return sequence
 
 
 def _cpu_percent(
@@ -260,45 +168,106 @@ def _cpu_percent(
 
 async def run_load(
     plan: LoadPlan,
-    progress: Any = None,
+    progress: Callable[[str], None] | None = None,
     sample_cpu: Callable[[], CpuSample] | None = None,
 ) -> LoadResult:
     """
     Connect, wait until all are in the room, send, collect; then close.
     C{sample_cpu}, if given, is read as sending starts and once every line
     has arrived, for the CPU shares in the result.
+
+    Whatever fails raises L{BenchmarkError} naming the phase it failed in,
+    with every connection closed.
     """
     deadline = time.monotonic() + plan.timeout
     started = time.monotonic()
-    clients, errors = await _connect_all(plan)
-    connect_seconds = time.monotonic() - started
-    if progress:
-        progress(f"connected {len(clients)}/{plan.clients} in {connect_seconds:.2f} s")
-    if len(clients) < max(2, plan.senders + 1):
-        raise RuntimeError(f"only {len(clients)} clients connected: {errors}")
-    await _barrier(clients, deadline)
-    if progress:
-        progress("all clients are in the room; sending")
+    connected = await connect_all(
+        plan.host, plan.port, plan.clients, LoadClient, deadline
+    )
+    clients = connected.clients
+    phase = "waiting for every client to join the room"
+    try:
+        connect_seconds = time.monotonic() - started
+        if progress:
+            progress(
+                f"connected {len(clients)}/{plan.clients} in {connect_seconds:.2f} s"
+                + (
+                    f" ({connected.retries} attempts made again)"
+                    if connected.retries
+                    else ""
+                )
+            )
+        await _barrier(clients, deadline)
+        if progress:
+            progress("all clients are in the room; sending")
+        phase = "sending"
+        return await _load(
+            plan,
+            clients,
+            connect_seconds,
+            connected.retried,
+            deadline,
+            progress,
+            sample_cpu,
+        )
+    except BenchmarkError:
+        raise
+    except Exception as error:
+        raise BenchmarkError(f"{phase}: {describe(error)}") from error
+    finally:
+        for transport in connected.transports:
+            transport.close()
+
+
+async def _load(
+    plan: LoadPlan,
+    clients: list[LoadClient],
+    connect_seconds: float,
+    connect_errors: dict[str, int],
+    deadline: float,
+    progress: Callable[[str], None] | None,
+    sample_cpu: Callable[[], CpuSample] | None,
+) -> LoadResult:
+    """Send, and wait until every reader has every line or the deadline passes."""
     senders = clients[: plan.senders]
-    nonreaders = clients[len(clients) - plan.nonreaders :] if plan.nonreaders else []
-    readers = [c for c in clients if c not in nonreaders]
-    # A reader expects every line of every sender but itself.
-    total = plan.senders * plan.lines
-    expected = {id(c): total - (plan.lines if c in senders else 0) for c in readers}
-    per_line = plan.size + LINE_OVERHEAD
-    budget = min(1.0, RECORDING_BUDGET / max(1, per_line * total * len(readers)))
-    for client in clients:
-        # What it expects, and a little: 10,000 idle clients need 40 MB, not GBs.
-        client.record(int(expected.get(id(client), 0) * per_line * budget) + LEAST_ROOM)
+    # The non-readers are the last clients, never senders.
+    readers = clients[: len(clients) - plan.nonreaders]
+    nonreaders = clients[len(readers) :]
+    stop = _Stop()
+    if progress and plan.duration and not plan.rate:
+        progress(
+            f"keeping up to {plan.memory // 2**20} MiB of what arrives (--memory); "
+            "the senders stop early if it fills"
+        )
+    _prepare_recordings(plan, clients, senders, readers, stop)
     for client in nonreaders:
         assert client.transport is not None
         client.transport.pause_reading()
     cpu_before = sample_cpu() if sample_cpu else None
     send_start = time.monotonic()
-    await asyncio.gather(*(_send(c, i, plan, deadline) for i, c in enumerate(senders)))
+    until = min(deadline, send_start + plan.duration) if plan.duration else deadline
+    sent = await asyncio.gather(
+        *(_send(c, i, plan, until, stop) for i, c in enumerate(senders))
+    )
     send_seconds = time.monotonic() - send_start
+    if time.monotonic() >= deadline:
+        stopped_by = "timeout"
+    elif plan.duration:
+        stopped_by = "memory" if stop.now and stop.at < until else "duration"
+    else:
+        stopped_by = "lines"
     if progress:
+        if stopped_by == "memory":
+            progress(
+                f"stopped sending after {send_seconds:.2f} s: the readers' "
+                f"recordings are full ({plan.memory // 2**20} MiB, --memory)"
+            )
         progress(f"sent in {send_seconds:.2f} s; waiting for deliveries")
+    # A reader expects every line of every sender but itself.
+    total = sum(sent)
+    expected = {id(c): total for c in readers}
+    for client, lines in zip(senders, sent, strict=True):
+        expected[id(client)] -= lines
     last_report = time.monotonic()
     while time.monotonic() < deadline:
         done = sum(c.stamps >= expected[id(c)] for c in readers)
@@ -323,84 +292,66 @@ async def run_load(
         or time.monotonic_ns()
     )
     window = max(last_arrival / 1e9 - send_start, 1e-9)
-    lost_connections = sum(c.closed.done() for c in clients)
-    for client in clients:
-        assert client.transport is not None
-        client.transport.close()
     return LoadResult(
         plan=plan,
         connect_seconds=connect_seconds,
         connected=len(clients),
-        connect_errors=errors,
+        connect_errors=connect_errors,
         send_seconds=send_seconds,
         window_seconds=window,
         received=[c.recording or Recording(0) for c in readers],
-        readers=[clients.index(c) for c in readers],
-        lost_connections=lost_connections,
+        readers=list(range(len(readers))),
+        sent=list(sent),
+        stopped_by=stopped_by,
+        lost_connections=sum(c.closed.done() for c in clients),
         cpu_percent=cpu_percent,
     )
 
 
-def percentile(ordered: list[float], share: float) -> float | None:
-    """The value below which C{share} of C{ordered} lies (nearest rank)."""
-    if not ordered:
+def recording_bytes(plan: LoadPlan) -> int | None:
+    """
+    What the readers' recordings take, in all: known for a count of lines,
+    or for a set time at a rate (with an eighth more, see
+    L{_prepare_recordings}); None for a set time flat out, which takes
+    C{plan.memory}.
+    """
+    readers = plan.clients - plan.nonreaders
+    per_reader = (plan.size + LINE_OVERHEAD) * plan.senders
+    if not plan.duration:
+        return per_reader * plan.lines * readers
+    if not plan.rate:
         return None
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+    lines = int(plan.rate * plan.duration) + 1
+    return (per_reader * lines * 9 // 8 + LEAST_ROOM) * readers
 
 
-def analyse(result: LoadResult) -> dict[str, Any]:
-    """Deliveries, losses, duplicates, reordering, corruption and latency."""
-    plan = result.plan
-    padding = plan.size - STAMP_LENGTH - 1
-    latencies: list[float] = []
-    lost = duplicates = reordered = corrupt = 0
-    for reader, received in zip(result.readers, result.received, strict=True):
-        seen: dict[int, set[int]] = {}
-        last: dict[int, int] = {}
-        for arrival, line in _lines(received.chunks()):
-            if b"@" not in line:
-                continue  # joins, notices, probes
-            match = STAMP.search(line)
-            if match is None or len(match.group(4)) != padding:
-                corrupt += 1
-                continue
-            sender, sequence = int(match.group(1)), int(match.group(2))
-            latencies.append((arrival - int(match.group(3))) / 1e6)
-            numbers = seen.setdefault(sender, set())
-            if sequence in numbers:
-                duplicates += 1
-            numbers.add(sequence)
-            if sequence < last.get(sender, -1):
-                reordered += 1
-            last[sender] = sequence
-        for sender in range(plan.senders):
-            if sender != reader:
-                lost += plan.lines - len(seen.get(sender, ()))
-    latencies.sort()
-    deliveries = len(latencies)
-    return {
-        "deliveries": deliveries,
-        "deliveries_per_second": round(deliveries / result.window_seconds)
-        if result.window_seconds
-        else 0,
-        "latency_ms": {
-            "p50": percentile(latencies, 0.50),
-            "p90": percentile(latencies, 0.90),
-            "p99": percentile(latencies, 0.99),
-            "max": latencies[-1] if latencies else None,
-        },
-        "lost": lost,
-        "duplicate": duplicates,
-        "out_of_order": reordered,
-        "corrupt": corrupt,
-    }
-
-
-def _lines(chunks: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
-    """(arrival of its last byte, line) for each complete line."""
-    partial = b""
-    for arrival, chunk in chunks:
-        pieces = (partial + chunk).split(b"\n")
-        partial = pieces.pop()
-        for piece in pieces:
-            yield arrival, piece
+def _prepare_recordings(
+    plan: LoadPlan,
+    clients: list[LoadClient],
+    senders: list[LoadClient],
+    readers: list[LoadClient],
+    stop: _Stop,
+) -> None:
+    """Every client's recording buffer, made ready before the load starts."""
+    per_line = plan.size + LINE_OVERHEAD
+    reading = {id(c) for c in readers}
+    if plan.duration:
+        # Every reader receives about the same, so each gets an equal share.
+        # The senders stop once any share is eight ninths full (never, at a
+        # rate, for which a share holds an eighth more than the rate sends);
+        # the last ninth takes in what is still on its way.
+        share = min(plan.memory, recording_bytes(plan) or plan.memory) // len(readers)
+        for client in clients:
+            if id(client) in reading:
+                client.record(share, share // 9, stop.set)
+            else:
+                client.record(LEAST_ROOM)
+        return
+    total = plan.senders * plan.lines
+    budget = min(1.0, plan.memory / max(1, per_line * total * len(readers)))
+    for client in clients:
+        # What it expects, and a little: 10,000 idle clients need 40 MB, not GBs.
+        expected = total - (plan.lines if client in senders else 0)
+        if id(client) not in reading:
+            expected = 0
+        client.record(int(expected * per_line * budget) + LEAST_ROOM)

@@ -1,0 +1,312 @@
+"""
+The benchmark's command line. Every argument is checked before anything
+starts: a bad one, or a combination that cannot run, ends the program with
+one line saying which and why, and exit status 2, as argparse does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+from twisted_chat.benchmark.load import (
+    MOST_LINES,
+    MOST_SENDERS,
+    STAMP_LENGTH,
+    LoadPlan,
+    recording_bytes,
+)
+
+PROG = "python -m twisted_chat.benchmark"
+DAEMON_OPTIONS = ["--rate", "0", "--max-per-ip", "0", "--max-clients", "0"]
+#: The started daemon's longest line, unless a --daemon-option changes it.
+DAEMON_LINE_LIMIT = 2048
+#: Descriptors the process needs besides one per client.
+SPARE_DESCRIPTORS = 64
+MIB = 1024**2
+#: The load generator's peak memory for each byte its readers keep: the
+#: analysis holds every delivery's latency, and a reader's stamps at a time.
+PEAK_PER_RECORDED = 1.7
+DEFAULT_LINES = 2000
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage), status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def whole(least: int, most: int | None = None, why: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from C{least} to C{most}, C{why} said."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number"
+            ) from None
+        if value < least:
+            raise argparse.ArgumentTypeError(
+                f"must be at least {least}{why}, not {value}"
+            )
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, not {value}")
+        return value
+
+    return convert
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds, more than 0."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def line_rate(text: str) -> float:
+    """An argparse type: lines per second, 0 for flat out."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (flat out) or more lines/s, not {text}"
+        )
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def target(text: str) -> tuple[str, int]:
+    """An argparse type: HOST:PORT (C{[ADDRESS]:PORT} for IPv6), resolvable."""
+    host, colon, port_text = text.rpartition(":")
+    if not colon or not host or not port_text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"port {port_text!r} in {text!r} is not a number"
+        ) from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port {port} in {text!r} is not from 1 to 65535"
+        )
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise argparse.ArgumentTypeError(f"cannot resolve {host!r}: {reason}") from None
+    return host, port
+
+
+def process_id(text: str) -> int:
+    """An argparse type: the id of a process that exists."""
+    pid = whole(1)(text)
+    if not Path(f"/proc/{pid}").exists():
+        raise argparse.ArgumentTypeError(f"no process {pid}")
+    return pid
+
+
+def json_path(text: str) -> str:
+    """An argparse type: '-', or a file in a directory that exists."""
+    if text != "-" and not Path(text).resolve().parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"no directory {str(Path(text).parent)!r} to write {text!r} in"
+        )
+    return text
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG,
+        description=(
+            "Load a line chat server and measure it. Without --target it starts "
+            f"twistd chat on 127.0.0.1 with {' '.join(DAEMON_OPTIONS)}."
+        ),
+    )
+    add = parser.add_argument
+    add("--target", metavar="HOST:PORT", type=target, help="an already running server")
+    add("--server-pid", type=process_id, help="its process, for memory and CPU")
+    add("--label", default="", help="a name for this run in the report")
+    add("-n", "--clients", type=whole(2), default=100)
+    add("-s", "--senders", type=whole(1, MOST_SENDERS), default=10)
+    amount = parser.add_mutually_exclusive_group()
+    amount.add_argument(
+        "-m",
+        "--lines",
+        type=whole(1, MOST_LINES),
+        help=f"lines per sender (default {DEFAULT_LINES})",
+    )
+    amount.add_argument(
+        "--duration",
+        type=seconds,
+        metavar="SECONDS",
+        help="send for this long instead of a number of lines",
+    )
+    add(
+        "--size",
+        type=whole(STAMP_LENGTH + 1, why=" bytes (the stamp and the newline)"),
+        default=64,
+        help=f"bytes per line, newline included (at least {STAMP_LENGTH + 1})",
+    )
+    add("--rate", type=line_rate, default=0.0, help="lines/s per sender (0: flat out)")
+    add(
+        "--batch",
+        type=whole(1),
+        default=4,
+        help="lines per write when flat out (4, as ../shared/bench/loadgen.py)",
+    )
+    add("--nonreaders", type=whole(0), default=0, help="clients that never read")
+    add("--timeout", type=seconds, default=120.0, help="for the whole run")
+    add(
+        "--memory",
+        type=whole(1),
+        default=4096,
+        metavar="MIB",
+        help="the most the readers may keep of what they receive (default 4096)",
+    )
+    add("--json", metavar="FILE", type=json_path, help="the result ('-': stdout)")
+    add(
+        "--daemon-option",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="pass an option to the started daemon (repeatable)",
+    )
+    return parser
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    """The arguments, every one and every combination checked (see the module)."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.duration is None:
+        arguments.duration = 0.0
+        if arguments.lines is None:
+            arguments.lines = DEFAULT_LINES
+    else:
+        arguments.lines = 0
+    problem = _problem(arguments, _plan(arguments))
+    if problem:
+        parser.error(problem)
+    return arguments
+
+
+def _plan(arguments: argparse.Namespace) -> LoadPlan:
+    host, port = arguments.target or ("127.0.0.1", 0)
+    return LoadPlan(
+        host=host,
+        port=port,
+        clients=arguments.clients,
+        senders=arguments.senders,
+        lines=arguments.lines,
+        size=arguments.size,
+        rate=arguments.rate,
+        batch=arguments.batch,
+        nonreaders=arguments.nonreaders,
+        timeout=arguments.timeout,
+        duration=arguments.duration,
+        memory=arguments.memory * MIB,
+    )
+
+
+def plan_of(arguments: argparse.Namespace, host: str, port: int) -> LoadPlan:
+    """The load the arguments describe, against C{host}:C{port}."""
+    plan = _plan(arguments)
+    plan.host, plan.port = host, port
+    return plan
+
+
+def _problem(arguments: argparse.Namespace, plan: LoadPlan) -> str | None:
+    """Why these arguments cannot make a run, or None."""
+    clients, senders, nonreaders = plan.clients, plan.senders, plan.nonreaders
+    if senders > clients:
+        return f"-s/--senders ({senders}) must be at most -n/--clients ({clients})"
+    if senders + nonreaders > clients:
+        return (
+            f"-s/--senders ({senders}) plus --nonreaders ({nonreaders}) must be "
+            f"at most -n/--clients ({clients})"
+        )
+    if clients - nonreaders < 2:
+        return (
+            f"--nonreaders ({nonreaders}) must leave at least 2 of "
+            f"-n/--clients ({clients}) reading"
+        )
+    if plan.duration and plan.duration >= plan.timeout:
+        return (
+            f"--duration ({plan.duration:g} s) must be shorter than --timeout "
+            f"({plan.timeout:g} s), which bounds the whole run"
+        )
+    if plan.duration and plan.rate * plan.duration >= MOST_LINES:
+        return f"--rate x --duration must stay under {MOST_LINES:,} lines a sender"
+    if arguments.target is None:
+        if arguments.server_pid is not None:
+            return "--server-pid goes with --target (the started daemon's is known)"
+        limited = any("max-line-length" in o for o in arguments.daemon_option)
+        if plan.size - 1 > DAEMON_LINE_LIMIT and not limited:
+            return (
+                f"--size ({plan.size}) is longer than the daemon's longest line "
+                f"({DAEMON_LINE_LIMIT} bytes and the newline); raise its limit "
+                "with --daemon-option=--max-line-length=N"
+            )
+    elif arguments.daemon_option:
+        return "--daemon-option is for the daemon it starts, not for --target"
+    return _descriptor_problem(clients) or _memory_problem(plan)
+
+
+def _memory_problem(plan: LoadPlan) -> str | None:
+    needed = recording_bytes(plan)
+    if needed is not None and needed > plan.memory:
+        return (
+            f"this run would keep about {needed / MIB:,.0f} MiB of what its "
+            f"readers receive; --memory allows {plan.memory // MIB:,} MiB "
+            "(fewer clients, senders, lines or seconds need less)"
+        )
+    peak = (plan.memory if needed is None else needed) * PEAK_PER_RECORDED
+    available = _available_memory()
+    if available is not None and peak > available:
+        return (
+            f"this run would need about {peak / MIB:,.0f} MiB at its peak "
+            f"(what its readers receive, then its analysis), and only "
+            f"{available // MIB:,} MiB of memory is available "
+            "(lower --memory, or ask for less)"
+        )
+    return None
+
+
+def _available_memory() -> int | None:
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    for line in meminfo.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def _descriptor_problem(clients: int) -> str | None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and clients + SPARE_DESCRIPTORS > hard:
+        return (
+            f"-n/--clients ({clients}) needs {clients + SPARE_DESCRIPTORS} file "
+            f"descriptors, and this process may open only {hard} (ulimit -Hn)"
+        )
+    return None
