@@ -30,7 +30,7 @@ class Telnet:
         self.side = TelnetServerSide(self._deliver, self._send, AYT_ANSWER)
         if started:
             self.side.start()
-            self.feed(bytes([IAC, WILL, BINARY, IAC, DO, BINARY]))
+            self.feed(bytes([IAC, WILL, BINARY]))
             self.take_sent()
             self.order.clear()
 
@@ -52,21 +52,19 @@ class Telnet:
         return sent
 
 
-def test_start_asks_for_binary_both_ways() -> None:
+def test_start_asks_the_client_for_binary_only() -> None:
+    """Not WILL BINARY: stock telnet would turn its output processing off."""
     telnet = Telnet(started=False)
     telnet.side.start()
     assert telnet.take_sent() == bytes([IAC, DO, BINARY])
     telnet.feed(bytes([IAC, WILL, BINARY]))
-    assert telnet.take_sent() == bytes([IAC, WILL, BINARY])
+    assert telnet.take_sent() == b""  # agreed: nothing more to say
+
+
+def test_binary_asked_of_us_is_granted() -> None:
+    telnet = Telnet()
     telnet.feed(bytes([IAC, DO, BINARY]))
-    assert telnet.take_sent() == b""  # agreed both ways: nothing more to say
-
-
-def test_binary_is_offered_even_when_the_client_refuses_to_send_it() -> None:
-    telnet = Telnet(started=False)
-    telnet.side.start()
-    telnet.feed(bytes([IAC, WONT, BINARY]))
-    assert telnet.take_sent() == bytes([IAC, DO, BINARY, IAC, WILL, BINARY])
+    assert telnet.take_sent() == bytes([IAC, WILL, BINARY])
 
 
 def test_plain_data_passes_unchanged_and_line_ends_become_lf() -> None:
@@ -155,6 +153,12 @@ def test_a_command_inside_a_utf8_sequence_is_the_byte_it_replaced(
     telnet.feed(wire + b"\r\n")
     assert bytes(telnet.data) == encoded + b"\n"
     assert telnet.take_sent() == bytes([IAC, WILL, TM])
+
+
+def test_a_raw_ctrl_c_discards_the_line_like_ip() -> None:
+    telnet = Telnet()
+    telnet.feed(b"abc\x03def\r\0")
+    assert apply_edits(bytes(telnet.data).rstrip(b"\n")) == b"def"
 
 
 def test_commands_between_characters_edit_the_line() -> None:

@@ -144,14 +144,16 @@ class TelnetServerSide(telnet.Telnet):
         contains byte 255 unless the client sent it escaped (IAC IAC);
       - C{DO TIMING-MARK} is answered (C{WILL TIMING-MARK}) after the input
         before it has been handed on, every time it is asked;
-      - BINARY is asked for both ways at once (L{start}), so that the client
-        sends what is typed unchanged; before the client agrees, a command
+      - BINARY is asked of the client at once (L{start}), so that it sends
+        what is typed unchanged; before the client agrees, a command
         that arrives inside a UTF-8 sequence is turned back into the byte it
         replaced (L{REPLACED_BYTE});
       - ECHO and SUPPRESS-GO-AHEAD are granted when asked (character mode),
-        and then what is typed is echoed, with its editing; every other
-        option is refused, once;
-      - IP, BRK, ABORT, SUSP and EL discard the half-typed line, EC erases
+        and then what is typed is echoed, with its editing, and kept below
+        what the room says (L{around_typed}); every other option is
+        refused, once;
+      - IP, BRK, ABORT, SUSP, EL and a raw Ctrl-C (character mode sends
+        that) discard the half-typed line, EC erases
         one character, AYT gets a visible answer, AO and the rest change
         nothing (the client discards its own output until the timing mark
         that follows them);
@@ -165,10 +167,12 @@ class TelnetServerSide(telnet.Telnet):
         deliver: Callable[[bytes], None],
         write: Callable[[bytes], None],
         are_you_there: bytes,
+        echo_changed: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__()
         self._deliver = deliver
         self._send = write
+        self._echo_changed = echo_changed
         self._are_you_there = are_you_there
         self._state = _DATA
         self._verb = 0
@@ -186,12 +190,16 @@ class TelnetServerSide(telnet.Telnet):
         self._send(data)
 
     def start(self) -> None:
-        """Ask for BINARY both ways: the client's bytes then arrive as typed."""
-        # Twisted negotiates one side of an option at a time: WILL once the
-        # client has answered the DO, whatever it answered.
-        asked = self.do(BINARY)
-        asked.addBoth(lambda result: self.will(BINARY))
-        asked.addErrback(lambda failure: None)
+        """
+        Ask the client for BINARY: its bytes then arrive as typed.
+
+        Only the client's direction: our output is UTF-8 text, which needs
+        no binary mode, and a stock client told C{WILL BINARY} turns its
+        terminal's output processing off, so the echo of Enter becomes a
+        bare LF and every line typed afterwards starts where the last one
+        ended. BINARY offered by the client is still accepted.
+        """
+        self.do(BINARY).addErrback(lambda failure: None)
 
     # What Twisted's negotiation asks of us
 
@@ -199,6 +207,7 @@ class TelnetServerSide(telnet.Telnet):
         if option == ECHO:
             self.echoing = True
             self._echoed.clear()
+            self._echo_changed()
             return True
         return option in (BINARY, SGA)
 
@@ -208,6 +217,7 @@ class TelnetServerSide(telnet.Telnet):
     def disableLocal(self, option: bytes) -> None:
         if option == ECHO:
             self.echoing = False
+            self._echo_changed()
 
     def disableRemote(self, option: bytes) -> None:
         """Nothing to undo: BINARY and SGA only change what the client does."""
@@ -241,6 +251,9 @@ class TelnetServerSide(telnet.Telnet):
     def _data(self, data: bytes) -> None:
         if not data:
             return
+        if b"\x03" in data:
+            # Ctrl-C in character mode: the client sends it as it is.
+            data = data.replace(b"\x03", bytes([KILL_LINE]))
         if b"\r" in data or self._after_cr:
             if self._after_cr and data[:1] in (b"\n", b"\0"):
                 data = data[1:]
@@ -316,6 +329,16 @@ class TelnetServerSide(telnet.Telnet):
         # AO, NOP, DM, GA, EOR, EOF and unknown commands change nothing here.
 
     # Echo, in character mode
+
+    def around_typed(self, output: bytes) -> bytes:
+        """
+        C{output} for the screen of a client we echo for: the half-typed
+        line is taken off the screen, C{output} shown, and the line typed
+        again below it, so the two never run into each other.
+        """
+        if not self._echoed:
+            return output
+        return b"\r\x1b[K" + output + bytes(self._echoed)
 
     def _echo(self, data: bytes) -> None:
         shown = bytearray()
