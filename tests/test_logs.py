@@ -1,4 +1,4 @@
-"""The JSON-lines log, read back with Twisted's own reader."""
+"""The JSON-lines log, read back with Twisted's own reader, and its rotation."""
 
 from __future__ import annotations
 
@@ -8,9 +8,26 @@ import signal
 import subprocess
 from pathlib import Path
 
-from twisted.logger import LogLevel, eventsFromJSONLogFile, formatEvent
+import pytest
+from twisted.logger import (
+    ILogObserver,
+    LogLevel,
+    eventsFromJSONLogFile,
+    formatEvent,
+)
 
 from tests.support import DEADLINE_SECONDS, LineClient, bin_command, wait_for
+from twisted_chat import logs, text
+
+
+def messages(path: Path) -> list[str]:
+    """The formatted events of a JSON-lines log file, in order."""
+    with path.open() as lines:
+        return [formatEvent(event) for event in eventsFromJSONLogFile(lines)]
+
+
+def emit(observer: ILogObserver, text: str) -> None:
+    observer({"log_format": text, "log_level": LogLevel.info, "log_time": 0.0})
 
 
 def test_json_log_has_the_text_log_fields(tmp_path: Path) -> None:
@@ -23,6 +40,8 @@ def test_json_log_has_the_text_log_fields(tmp_path: Path) -> None:
             "--logger",
             "twisted_chat.logs.json_file",
             "chat",
+            "--server-name",
+            "testhost",
             "--port",
             "tcp:0:interface=127.0.0.1",
         ],
@@ -39,7 +58,9 @@ def test_json_log_has_the_text_log_fields(tmp_path: Path) -> None:
 
         listening = wait_for(port, what="the port in the JSON log")
         client = LineClient(int(listening.group(1)))
-        client.expect(r"^\* Welcome")
+        client.expect(
+            re.escape(text.WELCOME.format(server="testhost", name="guest1", count=1))
+        )
         client.reset()
         wait_for(lambda: "disconnected" in journal.read_text(), what="the disconnect")
     finally:
@@ -58,3 +79,46 @@ def test_json_log_has_the_text_log_fields(tmp_path: Path) -> None:
     assert event["name"] == "guest1" and event["peer"].startswith("127.0.0.1:")
     assert formatEvent(event) == f"{event['peer']} connected as guest1"
     assert len(journal.read_text().splitlines()) == len(events)  # one event a line
+
+
+@pytest.fixture
+def json_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where json_file() writes in this test; no other test's file rotates."""
+    path = tmp_path / "chat.jsonl"
+    monkeypatch.setenv("TWISTED_CHAT_JSON_LOG", str(path))
+    monkeypatch.setattr(logs, "_files", [])
+    return path
+
+
+def test_rotating_the_json_file_numbers_old_files_and_loses_no_event(
+    json_log: Path,
+) -> None:
+    """Like twistd's --logfile: the file becomes .1, an older .1 becomes .2."""
+    observer = logs.json_file()
+    emit(observer, "first")
+    assert logs.rotate_files() == [f"rotated {json_log} to {json_log}.1"]
+    emit(observer, "second")
+    logs.rotate_files()
+    emit(observer, "third")
+    assert messages(Path(f"{json_log}.2")) == ["first"]
+    assert messages(Path(f"{json_log}.1")) == ["second"]
+    assert messages(json_log) == ["third"]
+
+
+def test_a_json_file_moved_away_by_logrotate_is_reopened(json_log: Path) -> None:
+    """logrotate renames the file, then sends SIGUSR1: a new file starts."""
+    observer = logs.json_file()
+    emit(observer, "before")
+    json_log.rename(f"{json_log}.1")
+    assert logs.rotate_files() == [f"reopened {json_log} (moved away)"]
+    emit(observer, "after")
+    assert messages(Path(f"{json_log}.1")) == ["before"]
+    assert messages(json_log) == ["after"]
+    assert not Path(f"{json_log}.2").exists()
+
+
+def test_no_json_file_means_nothing_to_rotate(json_log: Path) -> None:
+    """With another logger, SIGUSR1 finds no file of ours to rotate."""
+    logs.json_stdout()
+    assert logs.rotate_files() == []
+    assert not json_log.exists()

@@ -3,7 +3,10 @@ The daemon's settings: every C{twistd chat} option, its default and how its
 value is checked, and reading them from a TOML configuration file.
 
 One table (L{PARAMETERS}) serves the command line and the file, so the two
-accept the same names and refuse bad values with the same words.
+accept the same names and refuse bad values with the same words; one merge
+(L{load_settings}: defaults, then the file, then the command line) serves
+start-up and SIGHUP, so a reload checks and applies exactly what a restart
+would.
 """
 
 from __future__ import annotations
@@ -16,12 +19,60 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.endpoints import serverFromString
+
 from twisted_chat.server import Limits
-from twisted_chat.text import clean_text
+from twisted_chat.text import TLS_MISSING, clean_text
 
 
 class ConfigError(Exception):
     """A configuration file that cannot be used; the message is one line."""
+
+
+#: Connections the kernel may complete before the daemon accepts them; the
+#: usual 50 drops SYNs (a 1 s retry each) when hundreds join at once.
+LISTEN_BACKLOG = 1024
+DEFAULT_PORT = f"tcp:5000:backlog={LISTEN_BACKLOG}"
+#: Settings a running daemon cannot change: it listens once, at start-up.
+RESTART_ONLY = ("port", "metrics")
+
+
+def endpoint_description(value: str) -> str:
+    """
+    A bare port number means TCP on all interfaces, with a listen backlog of
+    L{LISTEN_BACKLOG}; anything else is as given.
+    """
+    return f"tcp:{value}:backlog={LISTEN_BACKLOG}" if value.isdigit() else value
+
+
+def check_endpoint(value: str, option: str = "port") -> str:
+    """
+    The endpoint description for a --port (or --metrics) value.
+
+    @raise ValueError: one line naming the option, the value and the reason.
+    """
+    from twisted.internet import reactor
+
+    description = endpoint_description(value)
+    try:
+        serverFromString(reactor, description)
+    except Exception as error:
+        reason = str(error)
+        if description.startswith("ssl:") and isinstance(error, ImportError):
+            reason = TLS_MISSING
+        elif description.startswith("systemd:") and isinstance(
+            error, IndexError | KeyError
+        ):
+            reason = (
+                "no socket inherited from systemd by that index or name "
+                "(LISTEN_FDS, LISTEN_FDNAMES)"
+            )
+        raise ValueError(f"invalid --{option} {value!r}: {reason}") from None
+    return description
+
+
+def _metrics_endpoint(value: str) -> str:
+    return check_endpoint(value, "metrics")
 
 
 def number(option: str, kind: type[int] | type[float], minimum: float = 0) -> Any:
@@ -112,6 +163,13 @@ PARAMETERS = (
         number("idle-timeout", float),
     ),
     Parameter(
+        "keepalive",
+        Limits.keepalive,
+        "Seconds of silence before TCP checks that a client is still there; "
+        "one that does not answer is dropped after 3 times as long (0: off).",
+        number("keepalive", float),
+    ),
+    Parameter(
         "motd", None, "A file whose text every newcomer sees after the greeting."
     ),
     Parameter(
@@ -119,6 +177,7 @@ PARAMETERS = (
         None,
         "Serve Prometheus metrics at /metrics on this endpoint "
         "(e.g. tcp:9100:interface=127.0.0.1).",
+        _metrics_endpoint,
     ),
 )
 BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
@@ -135,6 +194,7 @@ def limits_from(settings: Mapping[str, Any]) -> Limits:
         max_clients=settings["max-clients"],
         max_per_ip=settings["max-per-ip"],
         idle_timeout=settings["idle-timeout"],
+        keepalive=settings["keepalive"],
     )
 
 
@@ -173,7 +233,10 @@ def read_config(path: str) -> dict[str, Any]:
             ports = value if isinstance(value, list) else [value]
             if not ports or not all(isinstance(p, str | int) for p in ports):
                 raise ConfigError(f"{where}: port takes an endpoint or a list of them")
-            settings["port"] = [str(p) for p in ports]
+            try:
+                settings["port"] = [check_endpoint(str(p)) for p in ports]
+            except ValueError as error:
+                raise ConfigError(f"{where}: {_unflagged(error)}") from None
             continue
         parameter = BY_NAME.get(name)
         if parameter is None:
@@ -183,9 +246,30 @@ def read_config(path: str) -> dict[str, Any]:
         try:
             settings[name] = parameter.coerce(str(value))
         except ValueError as error:
-            raise ConfigError(f"{where}: {str(error).replace('--', '', 1)}") from None
+            raise ConfigError(f"{where}: {_unflagged(error)}") from None
         if name == "motd":
             settings[name] = str(Path(path).parent / str(value))
+    return settings
+
+
+def _unflagged(error: ValueError) -> str:
+    """A refusal worded for the command line (C{--rate ...}), for a file."""
+    return str(error).replace("--", "", 1)
+
+
+def load_settings(path: str | None, given: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    Every setting (option name to checked value, C{port} a list of endpoint
+    descriptions): the defaults, overridden by the file at C{path} (if any),
+    overridden by C{given} (the command line). Start-up and SIGHUP both
+    call this, so both check and merge the same way.
+
+    @raise ConfigError: the file cannot be used; nothing is half-merged.
+    """
+    settings: dict[str, Any] = {p.name: p.default for p in PARAMETERS}
+    settings["port"] = [DEFAULT_PORT]
+    settings.update(read_config(path) if path else {})
+    settings.update(given)
     return settings
 
 

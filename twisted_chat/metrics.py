@@ -1,20 +1,38 @@
 """
 Prometheus metrics at C{/metrics}, read at scrape time from the plain
 counters the factory and the room keep, so the fan-out pays nothing for them.
+
+The endpoint shares the daemon's descriptors and log with the chat, so it is
+kept from costing the chat anything (L{ScrapeGuard}): at most
+L{MAX_SCRAPERS} connections at once (more are closed at once), none in the
+chat's descriptor headroom, each closed when idle for L{IDLE_SECONDS} or
+open for L{SCRAPE_SECONDS}; and scrapes are not logged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.python.failure import Failure
+from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from twisted_chat.server import ChatFactory
+from twisted_chat.server import DESCRIPTOR_HEADROOM, ChatFactory
+
+#: Metrics connections open at once; a scraper needs one, a storm gets no more.
+MAX_SCRAPERS = 16
+#: A metrics connection that sends nothing for this long is closed.
+IDLE_SECONDS = 5.0
+#: A metrics connection is closed this long after it opened, whatever it does.
+SCRAPE_SECONDS = 10.0
 
 
 class ChatCollector(Collector):
@@ -73,10 +91,86 @@ class MetricsPage(Resource):
         return generate_latest(self.registry)
 
 
+class QuietSite(Site):
+    """A L{Site} with no access log: scrapes would fill the chat's log."""
+
+    def log(self, request: http.Request) -> None:
+        pass
+
+
 def metrics_site(factory: ChatFactory) -> Site:
-    """An HTTP site serving the chat's metrics at /metrics."""
+    """
+    An HTTP site serving the chat's metrics at /metrics, logging nothing
+    per request, with no idle timeout of its own (L{ScrapeGuard} has one
+    that logs nothing either).
+    """
     registry = CollectorRegistry()
     registry.register(ChatCollector(factory))
     root = Resource()
     root.putChild(b"metrics", MetricsPage(registry))
-    return Site(root)
+    return QuietSite(root, timeout=None)
+
+
+class _Scrape(ProtocolWrapper):
+    """One metrics connection, on a short leash (see L{ScrapeGuard})."""
+
+    factory: ScrapeGuard
+
+    def makeConnection(self, transport: Any) -> None:
+        super().makeConnection(transport)
+        clock = self.factory.clock
+        self._idle: IDelayedCall = clock.callLater(
+            IDLE_SECONDS, transport.loseConnection
+        )
+        self._deadline: IDelayedCall = clock.callLater(
+            SCRAPE_SECONDS, transport.abortConnection
+        )
+        fileno = getattr(transport, "fileno", None)
+        if fileno is not None and self.factory.in_headroom(fileno()):
+            transport.abortConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._idle.active():
+            self._idle.reset(IDLE_SECONDS)
+        super().dataReceived(data)
+
+    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        for call in (self._idle, self._deadline):
+            if call.active():
+                call.cancel()
+        super().connectionLost(reason)
+
+
+class ScrapeGuard(WrappingFactory[_Scrape]):
+    """
+    Wraps the metrics site so that scrapers cannot cost the chat anything.
+
+    Guarantees: at most L{MAX_SCRAPERS} metrics connections are open at
+    once, and one more is closed as soon as it is accepted; a connection
+    whose descriptor falls in the chat's L{DESCRIPTOR_HEADROOM} is closed
+    at once (those descriptors are for the chat's own refusals); every
+    connection is closed once it has sent nothing for L{IDLE_SECONDS}, and
+    cut off L{SCRAPE_SECONDS} after it opened. None of this is logged.
+    """
+
+    protocol = _Scrape
+    noisy = False
+
+    def __init__(self, site: Site, chat: ChatFactory, clock: IReactorTime) -> None:
+        super().__init__(site)
+        self.chat = chat
+        self.clock = clock
+
+    def in_headroom(self, descriptor: int) -> bool:
+        """Whether C{descriptor} is one the chat keeps for itself."""
+        return descriptor >= self.chat.descriptor_limit - DESCRIPTOR_HEADROOM
+
+    def buildProtocol(self, addr: IAddress | None) -> _Scrape | None:  # type: ignore[override]
+        if len(self.protocols) >= MAX_SCRAPERS:
+            return None  # the listening port closes the socket at once
+        return super().buildProtocol(addr)
+
+
+def metrics_factory(chat: ChatFactory, clock: IReactorTime) -> ScrapeGuard:
+    """What the --metrics endpoint listens with: the guarded metrics site."""
+    return ScrapeGuard(metrics_site(chat), chat, clock)

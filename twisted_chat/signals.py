@@ -12,6 +12,10 @@ exactly that: one SIGTERM in some fifty left twistd hung.
 So every handler installed here only queues its work with
 C{callFromThread}, which appends to a list and writes a byte to the
 reactor's waker pipe: no lock, no logging, nothing that can deadlock.
+
+A signal left at its default action kills the process, so a routine one
+(SIGUSR1 from a logrotate hook) must always have a handler:
+L{handle_unless_handled}.
 """
 
 from __future__ import annotations
@@ -54,3 +58,17 @@ def move_shutdown_handlers(reactor: _ThreadCalls) -> None:
         current = signal.getsignal(number)
         if callable(current) and current is not signal.default_int_handler:
             signal.signal(number, in_reactor(reactor, current))
+
+
+def handle_unless_handled(
+    reactor: _ThreadCalls, number: int, handler: SignalHandler
+) -> bool:
+    """
+    Run C{handler} in the reactor on signal C{number}, unless the signal
+    already has a handler or is ignored (twistd's C{--logfile} installs its
+    own SIGUSR1 rotation, which stays). True if C{handler} was installed.
+    """
+    if signal.getsignal(number) not in (signal.SIG_DFL, None):
+        return False
+    signal.signal(number, in_reactor(reactor, handler))
+    return True

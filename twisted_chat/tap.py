@@ -24,55 +24,29 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from twisted_chat import text
+from twisted_chat import logs, text
 from twisted_chat.config import (
     BY_NAME,
     PARAMETERS,
+    RESTART_ONLY,
     ConfigError,
+    check_endpoint,
     limits_from,
-    read_config,
+    load_settings,
     read_motd,
 )
 from twisted_chat.room import Room
 from twisted_chat.server import ChatFactory
-from twisted_chat.signals import in_reactor, move_shutdown_handlers
+from twisted_chat.signals import (
+    handle_unless_handled,
+    in_reactor,
+    move_shutdown_handlers,
+)
 
 log = Logger()
 
-#: Connections the kernel may complete before the daemon accepts them; the
-#: usual 50 drops SYNs (a 1 s retry each) when hundreds join at once.
-LISTEN_BACKLOG = 1024
-DEFAULT_PORT = f"tcp:5000:backlog={LISTEN_BACKLOG}"
 #: How long shutdown waits for queued output to reach clients.
 SHUTDOWN_GRACE_SECONDS = 5.0
-
-
-def endpoint_description(value: str) -> str:
-    """
-    A bare port number means TCP on all interfaces, with a listen backlog of
-    L{LISTEN_BACKLOG}; anything else is as given.
-    """
-    return f"tcp:{value}:backlog={LISTEN_BACKLOG}" if value.isdigit() else value
-
-
-def check_endpoint(value: str, option: str = "port") -> str:
-    """The endpoint description for a --port value, or a one-line refusal."""
-    description = endpoint_description(value)
-    try:
-        serverFromString(_reactor(), description)
-    except Exception as error:
-        reason = str(error)
-        if description.startswith("ssl:") and isinstance(error, ImportError):
-            reason = text.TLS_MISSING
-        elif description.startswith("systemd:") and isinstance(
-            error, IndexError | KeyError
-        ):
-            reason = (
-                "no socket inherited from systemd by that index or name "
-                "(LISTEN_FDS, LISTEN_FDNAMES)"
-            )
-        raise usage.UsageError(f"invalid --{option} {value!r}: {reason}") from None
-    return description
 
 
 def _reactor() -> IReactorCore:
@@ -122,45 +96,49 @@ class Options(usage.Options):
         ssl:..., systemd:...; add :backlog=N to a tcp one for many clients
         joining at once). Repeat to listen on several. [default: 5000]
         """
-        self["port"].append(value)
+        try:
+            self["port"].append(check_endpoint(value))
+        except ValueError as error:
+            raise usage.UsageError(str(error)) from None
 
     # usage.Options shows a docstring as is; fold it into one paragraph.
     opt_port.__doc__ = " ".join((opt_port.__doc__ or "").split())
     opt_p = opt_port
 
     def postOptions(self) -> None:
+        for name in self.given:
+            self.given[name] = self[name]
         if self["port"]:
             self.given["port"] = self["port"]
-        if self["config"]:
-            try:
-                from_file = read_config(self["config"])
-            except ConfigError as error:
-                raise usage.UsageError(str(error)) from None
-            for name, value in from_file.items():
-                if name not in self.given:
-                    self[name] = value
-        self["port"] = [
-            check_endpoint(value) for value in self["port"] or [DEFAULT_PORT]
-        ]
-        if self["metrics"]:
-            self["metrics"] = check_endpoint(self["metrics"], "metrics")
+        try:
+            settings = load_settings(self["config"], self.given)
+        except ConfigError as error:
+            raise usage.UsageError(str(error)) from None
+        for name, value in settings.items():
+            self[name] = value
 
     def settings(self) -> dict[str, Any]:
-        """Every option's value, as parsed."""
-        return {parameter.name: self[parameter.name] for parameter in PARAMETERS}
+        """Every setting in force since start-up, C{port} included."""
+        names = [parameter.name for parameter in PARAMETERS]
+        return {name: self[name] for name in [*names, "port"]}
+
+    def _long_option(self, name: str) -> str:
+        """The option C{--name} means: getopt takes a unique prefix too."""
+        names = [option.rstrip("=") for option in self.longOpt]
+        if name in names:
+            return name
+        matches = [option for option in names if option.startswith(name)]
+        return matches[0] if len(matches) == 1 else name
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         arguments = list(sys.argv[1:] if options is None else options)
         for argument in arguments:
             if argument.startswith("--") and argument != "--":
-                name = argument[2:].split("=", 1)[0]
+                name = self._long_option(argument[2:].split("=", 1)[0])
                 if name in BY_NAME:
-                    self.given[name] = None  # the value is filled in below
+                    self.given[name] = None  # postOptions fills the value in
         try:
             super().parseOptions(options)
-            for name in self.given:
-                if name != "port":
-                    self.given[name] = self[name]
         except usage.UsageError as error:
             reason = str(error).removeprefix("Parameter type enforcement failed: ")
             sys.stderr.write(f"twistd chat: {reason}\n")
@@ -173,7 +151,7 @@ class ChatService(Service):
 
     Guarantees on start: every endpoint listens, or start-up stops with one
     line naming the endpoint and the reason (exit status 1). On stop: ports
-    close first, then every client is told C{* server shutting down}, and
+    close first, then every client is told C{*** server shutting down}, and
     stopping waits until their queued output has been written or
     L{SHUTDOWN_GRACE_SECONDS} have passed.
     """
@@ -231,32 +209,56 @@ class ChatService(Service):
                 signal.SIGHUP,
                 in_reactor(reactor, lambda number, frame: self.reload()),  # type: ignore[arg-type]
             )
+            # Without twistd's --logfile nothing handles SIGUSR1, and its
+            # default action kills: a logrotate hook would stop the chat.
+            handle_unless_handled(
+                reactor,  # type: ignore[arg-type]
+                signal.SIGUSR1,
+                lambda number, frame: self.rotate_logs(),
+            )
             # After startup: the reactor installs its own handlers then.
             reactor.callWhenRunning(move_shutdown_handlers, reactor)
 
+    def rotate_logs(self) -> None:
+        """
+        SIGUSR1 where twistd does not rotate a --logfile: rotate the
+        C{twisted_chat.logs.json_file} log if that is in use, and log what
+        was done; with no file to rotate, only log that it was ignored.
+        """
+        done = logs.rotate_files()
+        if done:
+            log.info("SIGUSR1: {done}", done="; ".join(done))
+        else:
+            log.info("SIGUSR1 ignored: no log file to rotate")
+
     def reload(self) -> None:
         """
-        Read the configuration file and the MOTD again and apply them to
-        everyone, without dropping a connection; with an error, log it and
-        keep the settings in force. Listening ports change only on restart.
+        Read and check the configuration file and the MOTD again, as
+        start-up does (L{load_settings}), and apply them to everyone without
+        dropping a connection. With an error anywhere, log it (one line:
+        file, line, problem) and apply nothing. A changed setting that only
+        a restart can apply (L{RESTART_ONLY}: ports, metrics) is logged as
+        such, and the rest applies.
         """
         assert self.options is not None
         path = self.options["config"]
         try:
-            from_file = read_config(path) if path else {}
-            settings: dict[str, Any] = {p.name: p.default for p in PARAMETERS}
-            settings.update(
-                {k: v for k, v in from_file.items() if k != "port"},
-            )
-            settings.update(
-                {k: v for k, v in self.options.given.items() if k != "port"}
-            )
+            settings = load_settings(path, self.options.given)
             motd = read_motd(settings["motd"])
         except ConfigError as error:
             log.error(
                 "reload failed; keeping the current settings: {error}", error=str(error)
             )
             return
+        running = self.options.settings()
+        for name in RESTART_ONLY:
+            if settings[name] != running[name]:
+                log.warn(
+                    "reload: {setting} changed: needs a restart "
+                    "(in force until then: {current})",
+                    setting=name,
+                    current=_describe(running[name]),
+                )
         room = self.factory.room
         room.server_name = settings["server-name"]
         room.announce_limit = settings["announce-limit"]
@@ -291,6 +293,13 @@ class ChatService(Service):
         all_gone.addTimeout(SHUTDOWN_GRACE_SECONDS, clock)  # type: ignore[arg-type]
         all_gone.addErrback(lambda failure: failure.trap(defer.TimeoutError))
         return all_gone
+
+
+def _describe(value: object) -> str:
+    """A setting's value for the log: a list joined, None as 'none'."""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "none" if value is None else str(value)
 
 
 def raise_descriptor_limit() -> None:
@@ -334,10 +343,14 @@ def makeService(options: Options) -> IService:
     if settings["metrics"]:
         # Imported only when asked for: prometheus-client and twisted.web
         # cost the daemon about 4 MB of memory.
-        from twisted_chat.metrics import metrics_site
+        from twisted_chat.metrics import metrics_factory
 
         metrics = settings["metrics"]
         endpoints.append(
-            (metrics, serverFromString(reactor, metrics), metrics_site(factory))
+            (
+                metrics,
+                serverFromString(reactor, metrics),
+                metrics_factory(factory, reactor),  # type: ignore[arg-type]
+            )
         )
     return ChatService(factory, endpoints, options)
