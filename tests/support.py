@@ -222,6 +222,14 @@ class LineClient:
         self.lines.extend(line.decode("utf-8") for line in complete)
         return True
 
+    def poll(self) -> bool:
+        """Take in what has arrived, hardly waiting; False once it is closed."""
+        try:
+            self._read_some(time.monotonic() + 0.001)
+        except ConnectionError:
+            return False
+        return True
+
     def expect(self, pattern: str, timeout: float = DEADLINE_SECONDS) -> re.Match[str]:
         """
         Read until a line not yet consumed matches C{pattern} (re.search);
@@ -279,7 +287,7 @@ class LineClient:
     def nick(self, name: str) -> None:
         """Rename and wait for the confirmation."""
         self.send(f"/nick {name}")
-        self.expect(rf"^\* You are now known as {re.escape(name)}$")
+        self.expect(rf"^\*\*\* You are now known as {re.escape(name)}$")
         self.name = name
 
     def reset(self) -> None:

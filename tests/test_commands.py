@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from twisted_chat import text
 from twisted_chat.commands import COMMANDS, run_command, split_command
 from twisted_chat.room import Room
-from twisted_chat.testing import joined_members
+from twisted_chat.testing import FakeMember, joined_members
 
 
 def test_split_command() -> None:
@@ -45,11 +48,11 @@ def test_me_and_quit() -> None:
     room = Room()
     alice, bob = joined_members(room, 2)
     run(room, alice, "/me waves")
-    assert bob.lines == ["* guest1 waves"]
+    assert bob.lines == ["* guest1 waves"]  # an action, not a notice
     run(room, alice, "/me")
     assert alice.lines == ["! Usage: /me ACTION"]
     run(room, alice, "/quit")
-    assert alice.lines[-1] == "* Goodbye, guest1."
+    assert alice.lines[-1] == "*** Goodbye, guest1."
     assert alice.closed
 
 
@@ -59,3 +62,58 @@ def test_unknown_command_answers_only_the_sender() -> None:
     run(room, alice, "/bogus")
     assert alice.lines == ["! Unknown command /bogus; type /help"]
     assert bob.lines == []
+
+
+def test_help_lines_are_notices() -> None:
+    room = Room()
+    (alice,) = joined_members(room, 1)
+    run(room, alice, "/help")
+    assert alice.lines[:2] == [
+        "*** Commands:",
+        "***   /help              this list",
+    ]
+    assert all(text.NOTICE.parse(line) is not None for line in alice.lines)
+    assert any("/limits" in line for line in alice.lines)
+
+
+@dataclass(frozen=True)
+class SomeLimits:
+    rate: float
+    burst: int
+    max_line_length: int
+
+
+class LimitedMember(FakeMember):
+    """A fake member held to limits, as ChatProtocol.limits is."""
+
+    def __init__(self, limits: SomeLimits) -> None:
+        super().__init__()
+        self.limits = limits
+
+
+def test_limits_answers_with_the_members_limits() -> None:
+    room = Room()
+    alice = LimitedMember(SomeLimits(rate=0.5, burst=20, max_line_length=2048))
+    bob = LimitedMember(SomeLimits(rate=5.0, burst=1, max_line_length=0))
+    room.join(alice)
+    room.join(bob)
+    alice.take_lines()
+    bob.take_lines()
+    run(room, alice, "/limits")
+    run(room, bob, "/LIMITS")
+    assert alice.lines == [
+        "*** Limits: 0.5 lines a second, bursts of 20, 2048 bytes a line"
+    ]
+    assert bob.lines == ["*** Limits: 5 lines a second, bursts of 1, 0 bytes a line"]
+    assert text.LIMITS.parse(alice.lines[0]) == {
+        "rate": "0.5",
+        "burst": "20",
+        "length": "2048",
+    }
+
+
+def test_limits_without_limits_says_so() -> None:
+    room = Room()
+    (alice,) = joined_members(room, 1)
+    run(room, alice, "/limits")
+    assert alice.lines == ["! No limits are known here."]

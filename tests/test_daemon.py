@@ -22,20 +22,20 @@ def test_lines_reach_every_other_client_not_the_sender(daemon: ChatDaemon) -> No
     for other in (bob, carol):
         other.expect(r"^<alice> hello room$")
     alice.send("/who")
-    alice.expect(r"^\* 3 here: ")
+    alice.expect(r"^\*\*\* 3 here: ")
     assert not any("<alice> hello room" in line for line in alice.lines)
 
 
 def test_greeting_and_join_leave_announcements(daemon: ChatDaemon) -> None:
     first = daemon.connect()
-    assert first.lines[0].startswith("* Welcome to testhost, guest")
+    assert first.lines[0].startswith("*** Welcome to testhost, guest")
     assert "1 here now" in first.lines[0]
     assert "/help" in first.lines[0]
     second = daemon.connect()
     assert "2 here now" in second.lines[0]
-    joined = first.expect(r"^\* (guest\d+) has joined$").group(1)
+    joined = first.expect(r"^\*\*\* (guest\d+) has joined$").group(1)
     second.close()
-    first.expect(rf"^\* {joined} has left$")
+    first.expect(rf"^\*\*\* {joined} has left$")
 
 
 def test_crlf_and_lf_input_and_blank_lines(daemon: ChatDaemon) -> None:
@@ -59,7 +59,7 @@ def test_raw_bytes_are_framed_across_reads(daemon: ChatDaemon) -> None:
 def test_nick_rules_and_conflicts(daemon: ChatDaemon) -> None:
     alice, bob = daemon.connect(), daemon.connect()
     alice.nick("Alice")
-    bob.expect(r"^\* guest\d+ is now known as Alice$")
+    bob.expect(r"^\*\*\* guest\d+ is now known as Alice$")
     bob.send("/nick alice")
     bob.expect(r"^! The name alice is taken\.$")
     bob.send("/nick " + "x" * 25)
@@ -69,7 +69,7 @@ def test_nick_rules_and_conflicts(daemon: ChatDaemon) -> None:
     bob.send("/nick")
     bob.expect(r"^! Usage: /nick NAME$")
     bob.nick("bob.b-1_")
-    alice.expect(r"^\* guest\d+ is now known as bob\.b-1_$")
+    alice.expect(r"^\*\*\* guest\d+ is now known as bob\.b-1_$")
 
 
 def test_who_me_help_and_unknown_command(daemon: ChatDaemon) -> None:
@@ -77,12 +77,12 @@ def test_who_me_help_and_unknown_command(daemon: ChatDaemon) -> None:
     alice.nick("alice")
     bob.nick("bob")
     alice.send("/who")
-    alice.expect(r"^\* 2 here: alice, bob$")
+    alice.expect(r"^\*\*\* 2 here: alice, bob$")
     alice.send("/me waves")
     bob.expect(r"^\* alice waves$")
     alice.send("/help")
     for command in ("/help", "/nick NAME", "/who", "/me ACTION", "/msg NAME TEXT"):
-        alice.expect(rf"^\*   {re.escape(command)}\s")
+        alice.expect(rf"^\*\*\*   {re.escape(command)}\s")
     alice.send("/frobnicate now")
     alice.expect(r"^! Unknown command /frobnicate; type /help$")
     alice.send("//not a command")
@@ -109,9 +109,9 @@ def test_quit_says_goodbye_and_closes(daemon: ChatDaemon) -> None:
     alice, bob = daemon.connect(), daemon.connect()
     alice.nick("alice")
     alice.send("/quit")
-    alice.expect(r"^\* Goodbye, alice\.$")
+    alice.expect(r"^\*\*\* Goodbye, alice\.$")
     alice.expect_closed()
-    bob.expect(r"^\* alice has left$")
+    bob.expect(r"^\*\*\* alice has left$")
 
 
 def test_reset_mid_traffic_never_stops_the_others(
@@ -137,7 +137,7 @@ def test_reset_mid_traffic_never_stops_the_others(
     left = {line.split()[1] for line in talker.lines if line.endswith(" has left")}
     assert left == {f"doomed{index}" for index in range(5)}
     talker.send("/who")
-    talker.expect(r"^\* 2 here: ")
+    talker.expect(r"^\*\*\* 2 here: ")
 
 
 def test_invalid_port_stops_with_one_line(tmp_path: Path) -> None:
@@ -207,6 +207,18 @@ def test_sigterm_tells_clients_and_exits(daemon: ChatDaemon) -> None:
     client = daemon.connect()
     # twistd ends by re-raising the signal, so the parent sees why it stopped.
     assert daemon.stop(signal.SIGTERM) == -signal.SIGTERM
-    client.expect(r"^\* server shutting down$")
+    client.expect(r"^\*\*\* server shutting down$")
     client.expect_closed()
     assert "Received SIGTERM" in daemon.log()
+
+
+def test_limits_tells_a_client_its_limits(
+    start_daemon: Callable[..., ChatDaemon],
+) -> None:
+    daemon = start_daemon("--rate", "0.5", "--burst", "3", "--max-line-length", "100")
+    client = daemon.connect()
+    client.send("/limits")
+    client.expect(
+        r"^\*\*\* Limits: 0\.5 lines a second, bursts of 3, 100 bytes a line$",
+        timeout=5,
+    )

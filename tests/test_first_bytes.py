@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from twisted.internet.task import Clock
 
+from twisted_chat import text
 from twisted_chat.probe import HTTP_ANSWER, PROBE_SECONDS, TLS_ALERT
 from twisted_chat.room import Room
 from twisted_chat.server import ChatFactory, Limits
@@ -38,7 +39,7 @@ def test_a_connection_that_speaks_joins_at_once_and_its_line_is_relayed() -> Non
     listener.lines()
     sender = LineConnection(factory, join=False)
     sender.protocol.dataReceived(b"hello\n")
-    assert listener.lines() == ["* guest2 has joined", "<guest2> hello"]
+    assert listener.lines() == [text.JOINED.format(name="guest2"), "<guest2> hello"]
 
 
 def test_an_http_request_is_answered_and_nothing_reaches_the_room() -> None:
@@ -142,3 +143,16 @@ def test_a_line_of_the_limit_fits_wherever_its_crlf_is_split() -> None:
     sender.protocol.dataReceived(b"0123456789x\r")
     sender.protocol.dataReceived(b"\n")
     assert sender.lines() == ["! Line too long (over 10 bytes); not sent."]
+
+
+def test_in_character_mode_room_lines_go_above_the_half_typed_line() -> None:
+    factory, _clock = make_factory()
+    speaker, telnet = LineConnection(factory), LineConnection(factory)
+    telnet.protocol.dataReceived(b"\xff\xfd\x01")  # DO ECHO: we echo now
+    telnet.transport.clear()
+    telnet.protocol.dataReceived(b"hal")
+    speaker.protocol.dataReceived(b"hi\n")
+    factory.room.relay()
+    assert telnet.transport.value() == b"hal\r\x1b[K<guest1> hi\r\nhal"
+    telnet.protocol.dataReceived(b"f\r\0")
+    assert telnet.transport.value().endswith(b"half\r\n")

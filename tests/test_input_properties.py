@@ -43,13 +43,27 @@ def test_any_bytes_any_chunking_relay_only_clean_text(
         assert "\x1b" not in line and "\t" not in line
 
 
+#: What cleaning removes or keeps only in context (joiners, selectors, tags).
+INVISIBLE = frozenset(
+    chr(code)
+    for first, last in (
+        *text.REMOVED_FORMAT,
+        *text.REMOVED_INVISIBLE,
+        *text.JOINERS,
+        *text.VARIATION_SELECTORS,
+        *text.TAGS,
+    )
+    for code in range(first, last + 1)
+)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     lines=st.lists(
         st.text(
             alphabet=st.characters(
                 blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
-            ),
+            ).filter(lambda c: c not in INVISIBLE),
             min_size=1,
             max_size=80,
         ).filter(lambda s: s.strip() and not s.startswith("/")),
@@ -77,6 +91,122 @@ def test_clean_text_never_raises_and_leaves_no_controls(raw: bytes) -> None:
     assert not re.search(r"[\x00-\x1f\x7f-\x9f]", cleaned)
 
 
+#: Characters that cleaning looks at, with plain ones to put them among.
+TOUGH = (
+    "a",
+    " ",
+    "\u00e9",
+    "\u6f22",
+    "\U0001f468",
+    "\U0001f3f4",
+    "\t",
+    "\x1b",
+    "[",
+    "\x85",
+    "\u00a0",
+    "\u3000",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u200e",
+    "\u202e",
+    "\u2066",
+    "\u2069",
+    "\u00ad",
+    "\u034f",
+    "\u3164",
+    "\ufeff",
+    "\ufe0e",
+    "\ufe0f",
+    "\u180b",
+    "\u0600",
+    "\U000e0001",
+    "\U000e0067",
+    "\U000e007f",
+    "\U000e0100",
+    "\U00013430",
+    "\U0001d173",
+)
+TOUGH_LINES = st.text(alphabet=st.sampled_from(TOUGH), max_size=12)
+#: Lines with invisible characters and what they look like once cleaned.
+DISGUISED = (
+    ("\u200b", ""),
+    ("\u200d", ""),
+    ("\ufe0f", ""),
+    ("\u202e", ""),
+    ("\u3164", ""),
+    ("\U000e0041", ""),
+    ("a\u200db", "a\u200db"),
+    ("\u2764\ufe0f", "\u2764\ufe0f"),
+)
+
+
+def removed_or_lone(cleaned: str) -> str | None:
+    """What clean_text must never leave in a line, if anything is left."""
+    for position, character in enumerate(cleaned):
+        code = ord(character)
+        if any(first <= code <= last for first, last in text.REMOVED_FORMAT) or any(
+            first <= code <= last for first, last in text.REMOVED_INVISIBLE
+        ):
+            return f"removed {code:#x} at {position}"
+        marks = [*text.JOINERS, *text.VARIATION_SELECTORS]
+        if any(first <= code <= last for first, last in marks) and (
+            position == 0 or cleaned[position - 1].isspace()
+        ):
+            return f"lone {code:#x} at {position}"
+        joiner = text.JOINERS[0][0] <= code <= text.JOINERS[0][1]
+        rest = cleaned[position + 1 :].lstrip("".join(INVISIBLE))
+        if joiner and (not rest or rest[0].isspace()):
+            return f"joiner to nothing {code:#x} at {position}"
+    return None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(TOUGH_LINES)
+def test_cleaning_leaves_nothing_invisible_and_is_stable(line: str) -> None:
+    """
+    No removed character, no joiner or selector with nothing to join or
+    select, no tag outside a flag; and cleaning again changes nothing (so
+    the fast path, which returns clean text as it is, agrees).
+    """
+    cleaned = text.clean_string(line)
+    assert removed_or_lone(cleaned) is None, (line, cleaned)
+    tags = re.sub(
+        "\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{1,6}\U000e007f",
+        "",
+        cleaned,
+    )
+    assert not re.search("[\U000e0000-\U000e007f]", tags), (line, cleaned)
+    assert text.clean_string(cleaned) == cleaned
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(TOUGH_LINES, min_size=1, max_size=6))
+def test_plain_lines_is_clean_text_per_line(lines: list[str]) -> None:
+    block = "\n".join(lines).encode("utf-8")
+    plain = text.plain_lines(block)
+    if plain is not None:
+        assert plain == [text.clean_text(raw) for raw in block.split(b"\n")]
+        assert all(line.strip() for line in plain)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(DISGUISED), min_size=1, max_size=5),
+    st.sampled_from([b"\n", b"\r\n"]),
+)
+def test_invisible_lines_are_never_relayed(
+    lines: list[tuple[str, str]], end: bytes
+) -> None:
+    factory = make_factory()
+    sender, listener = Connection(factory), Connection(factory)
+    listener.lines()
+    sender.protocol.dataReceived(b"".join(raw.encode() + end for raw, _ in lines))
+    assert listener.lines() == [
+        text.MESSAGE.format(name="guest1", text=seen) for _, seen in lines if seen
+    ]
+
+
 class LineByLine(ChatProtocol):
     """A ChatProtocol that never takes a read's lines in one go."""
 
@@ -86,7 +216,14 @@ class LineByLine(ChatProtocol):
 
 #: Plain lines, and what may turn one into a line the one-go path must
 #: leave to lineReceived.
-WORDS = [b"hello", b"caf\xc3\xa9 \xf0\x9f\x91\x8d", b"y" * 40, b"z" * 41, b"a b"]
+WORDS = [
+    b"hello",
+    b"caf\xc3\xa9 \xf0\x9f\x91\x8d",
+    b"y" * 40,
+    b"z" * 41,
+    b"a b",
+    "\u2764\ufe0f \U0001f468\u200d\U0001f469\u200d\U0001f467".encode(),
+]
 TRICKY = [
     b"",
     b" ",
@@ -103,6 +240,15 @@ TRICKY = [
     b"\xff\xfe",  # invalid UTF-8 (and a telnet command)
     b"\xe2\x82",  # a truncated sequence
     b"\x00",
+    "\u200b".encode(),  # zero-width space
+    "\u202e".encode(),  # right-to-left override
+    "\u200d".encode(),  # zero-width joiner
+    "\ufe0f".encode(),  # variation selector 16
+    "\u3164".encode(),  # Hangul filler (printable)
+    "\u00ad".encode(),  # soft hyphen
+    "\u0600".encode(),  # Arabic number sign (kept)
+    "\U000e0041".encode(),  # a tag
+    "\U00013430".encode(),  # an astral format character
 ]
 
 

@@ -6,6 +6,7 @@ against the real daemon.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Callable
@@ -96,7 +97,7 @@ def test_flood_control_defaults(daemon: ChatDaemon) -> None:
     for number in range(19):
         listener.expect(rf"^<f> line {number}$")
     listener.send("/who")
-    listener.expect(r"^\* 2 here")
+    listener.expect(r"^\*\*\* 2 here")
     assert not any(line.startswith("<f> line 19") for line in listener.lines)
     assert sum("Slow down" in line for line in flooder.lines) == 1
 
@@ -128,7 +129,7 @@ def test_flooding_without_pause_disconnects(start_daemon: StartDaemon) -> None:
         pass
     flooder.expect(r"^! Disconnected: flooding for 2 s\.$")
     flooder.expect_closed()
-    listener.expect(r"^\* f has left$")
+    listener.expect(r"^\*\*\* f has left$")
     wait_for(lambda: "(f) disconnected for flooding" in daemon.log(), what="the log")
 
 
@@ -151,7 +152,7 @@ def test_a_client_that_never_reads_is_dropped_and_delays_no_one(
         listener.count_lines(
             lambda line: line.startswith("<s> "), 10 * (round_number + 1)
         )
-    assert "* stuck has left" in listener.lines
+    assert "*** stuck has left" in listener.lines
     relayed = [line.split()[1:3] for line in listener.lines if line.startswith("<s> ")]
     assert relayed == [[str(r), str(n)] for r in range(2000) for n in range(10)]
     assert daemon.rss_kib() - before < 16 * 1024
@@ -179,11 +180,11 @@ def test_max_per_ip(start_daemon: StartDaemon) -> None:
     )
     refused.expect_closed()
     other = LineClient(daemon.port, source="127.0.0.2")  # another address is fine
-    other.expect(r"^\* Welcome")
+    other.expect(r"^\*\*\* Welcome")
     # Only the admitted ones were announced: kept[1], then other.
     kept[0].count_lines(lambda line: line.endswith(" has joined"), 2)
     kept[0].send("/who")
-    kept[0].expect(r"^\* 3 here: ")
+    kept[0].expect(r"^\*\*\* 3 here: ")
 
 
 def test_running_out_of_descriptors_refuses_and_recovers(
@@ -201,7 +202,7 @@ def test_running_out_of_descriptors_refuses_and_recovers(
         except ConnectionError:  # closed by Twisted's emergency reserve
             refusals += 1
             continue
-        if first.startswith("* Welcome"):
+        if first.startswith("*** Welcome"):
             admitted.append(client)
         else:
             assert first == "! Server out of file descriptors; try again later."
@@ -215,7 +216,7 @@ def test_running_out_of_descriptors_refuses_and_recovers(
         what="the daemon to see the closes",
     )
     again = LineClient(daemon.port)
-    assert again.read_lines(1)[0].startswith("* Welcome")
+    assert again.read_lines(1)[0].startswith("*** Welcome")
     assert "Server out of file descriptors" in daemon.log()
 
 
@@ -236,13 +237,23 @@ def test_idle_timeout_spares_clients_that_talk(start_daemon: StartDaemon) -> Non
         talker.send("still here")
         with contextlib.suppress(AssertionError):
             idle.expect(r"^<talker> still here$", timeout=0.5)
-    talker.expect(r"^\* guest2 has left$")
+    talker.expect(r"^\*\*\* guest2 has left$")
     talker.send("/who")
-    talker.expect(r"^\* 1 here: talker$")
+    talker.expect(r"^\*\*\* 1 here: talker$")
 
 
-def test_keepalive_on_client_connections(daemon: ChatDaemon) -> None:
-    """The daemon's side of a client connection has its keepalive timer armed."""
+@pytest.mark.parametrize(
+    ("options", "seconds"), [((), 60), (("--keepalive", "20"), 20)]
+)
+def test_keepalive_on_client_connections(
+    start_daemon: StartDaemon, options: tuple[str, ...], seconds: int
+) -> None:
+    """
+    The daemon's side of a client connection has its keepalive timer armed,
+    to fire within a minute by default (the kernel's default is two hours),
+    or within --keepalive seconds.
+    """
+    daemon = start_daemon(*options)
     client = daemon.connect()
     client_port = client.sock.getsockname()[1]
 
@@ -250,28 +261,30 @@ def test_keepalive_on_client_connections(daemon: ChatDaemon) -> None:
         # /proc/net/tcp: "tr" is the active timer; 2 is the keepalive timer.
         for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
             fields = line.split()
-            local, remote, timer = fields[1], fields[2], fields[5].split(":")[0]
+            local, remote = fields[1], fields[2]
             if local.endswith(f":{daemon.port:04X}") and remote.endswith(
                 f":{client_port:04X}"
             ):
-                return timer
+                return fields[5]
         return None
 
-    assert (
-        wait_for(timer_of_server_side, what="the connection in /proc/net/tcp") == "02"
-    )
+    timer = wait_for(timer_of_server_side, what="the connection in /proc/net/tcp")
+    kind, when = timer.split(":")
+    assert kind == "02"
+    # When it fires, in clock ticks (USER_HZ, 100 a second).
+    assert 0 < int(when, 16) <= seconds * os.sysconf("SC_CLK_TCK")
 
 
 def test_announce_limit(start_daemon: StartDaemon) -> None:
     daemon = start_daemon("--announce-limit", "2")
     first, second = daemon.connect(), daemon.connect()
-    first.expect(r"^\* guest2 has joined$")
+    first.expect(r"^\*\*\* guest2 has joined$")
     third = LineClient(daemon.port)
-    third.expect(r"^\* Welcome to testhost, guest3! 3 here now\.")
-    third.expect(r"^\* Over 2 people here: joins and leaves are not announced\.$")
+    third.expect(r"^\*\*\* Welcome to testhost, guest3! 3 here now\.")
+    third.expect(r"^\*\*\* Over 2 people here: joins and leaves are not announced\.$")
     third.send("/who")
-    third.expect(r"^\* 3 here: guest1, guest2, guest3$")
-    third.expect(r"^\* Over 2 people here")
+    third.expect(r"^\*\*\* 3 here: guest1, guest2, guest3$")
+    third.expect(r"^\*\*\* Over 2 people here")
     third.close()
     second.send("marker")
     first.expect(r"^<guest2> marker$")

@@ -52,7 +52,7 @@ def test_a_command_between_lines_keeps_its_place() -> None:
     sender.protocol.dataReceived(b"before\n/nick alice\nafter\n")
     assert listener.lines() == [
         "<guest1> before",
-        "* guest1 is now known as alice",
+        "*** guest1 is now known as alice",
         "<alice> after",
     ]
 
@@ -136,7 +136,7 @@ def test_connection_over_iosim_pump() -> None:
     assert b"Welcome to memory, guest1!" in b"".join(received)
     client.transport.write(b"/who\n")
     pump.flush()
-    assert b"* 1 here: guest1\r\n" in b"".join(received)
+    assert b"*** 1 here: guest1\r\n" in b"".join(received)
     client.transport.write(b"/quit\n")
     pump.flush()
     assert len(factory.room) == 0

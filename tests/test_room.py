@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from twisted_chat import text
 from twisted_chat.room import Room
 from twisted_chat.testing import FakeMember, joined_members
 
@@ -15,9 +16,9 @@ def test_join_gives_unique_guest_names_and_greets() -> None:
     room.join(second)
     assert (first.name, second.name) == ("guest1", "guest2")
     assert second.lines == [
-        "* Welcome to here, guest2! 2 here now. Type /help for commands."
+        "*** Welcome to here, guest2! 2 here now. Type /help for commands."
     ]
-    assert first.lines[-1] == "* guest2 has joined"
+    assert first.lines[-1] == "*** guest2 has joined"
 
 
 def test_say_reaches_others_once_and_not_the_sender() -> None:
@@ -42,7 +43,7 @@ def test_leave_announces_and_frees_the_name() -> None:
     alice, bob = joined_members(room, 2)
     room.leave(alice)
     room.leave(alice)  # a second leave is ignored
-    assert bob.lines == ["* guest1 has left"]
+    assert bob.lines == ["*** guest1 has left"]
     assert room.find("guest1") is None
     assert room.rename(bob, "guest1") is None
 
@@ -58,7 +59,7 @@ def test_rename_rules() -> None:
     assert room.rename(bob, "ok.name-1_") is None
     assert room.rename(alice, "alice") is None  # a change of case only
     assert room.names == ["alice", "ok.name-1_"]
-    assert bob.take_lines()[0] == "* guest1 is now known as Alice"
+    assert bob.take_lines()[0] == "*** guest1 is now known as Alice"
 
 
 def test_a_member_whose_send_fails_is_removed_and_others_still_get_lines() -> None:
@@ -70,7 +71,7 @@ def test_a_member_whose_send_fails_is_removed_and_others_still_get_lines() -> No
 
     broken.send = explode  # type: ignore[method-assign]
     room.say(sender, ["still here?"])
-    assert healthy.lines == ["<guest1> still here?", "* guest2 has left"]
+    assert healthy.lines == ["<guest1> still here?", "*** guest2 has left"]
     assert broken.closed
     assert len(room) == 2
 
@@ -81,13 +82,13 @@ def test_big_rooms_do_not_announce_joins_and_leaves() -> None:
     newcomer = FakeMember()
     room.join(newcomer)
     assert newcomer.lines[1] == (
-        "* Over 3 people here: joins and leaves are not announced."
+        "*** Over 3 people here: joins and leaves are not announced."
     )
     assert all(m.lines == [] for m in members)
     room.leave(newcomer)  # 4 were here: not announced
     assert all(m.lines == [] for m in members)
     room.leave(members[0])  # 3 were here: announced again
-    assert members[1].lines == ["* guest1 has left"]
+    assert members[1].lines == ["*** guest1 has left"]
 
 
 def test_who_in_a_big_room_says_so_and_caps_the_names() -> None:
@@ -95,8 +96,8 @@ def test_who_in_a_big_room_says_so_and_caps_the_names() -> None:
     joined_members(room, 5)
     lines = room.describe_members(most=2).decode().split("\r\n")
     assert lines[:2] == [
-        "* 5 here: guest1, guest2 and 3 more",
-        "* Over 3 people here: joins and leaves are not announced.",
+        "*** 5 here: guest1, guest2 and 3 more",
+        "*** Over 3 people here: joins and leaves are not announced.",
     ]
 
 
@@ -149,13 +150,13 @@ def test_what_waits_is_relayed_before_anything_else_the_room_does() -> None:
     turns.end()
     assert bob.lines == [
         "<guest1> before the newcomer",
-        "* guest3 has joined",
+        "*** guest3 has joined",
         "<guest1> before the rename",
-        "* guest1 is now known as alice",
+        "*** guest1 is now known as alice",
     ]
     assert newcomer.lines[1:] == [
         "<guest1> before the rename",
-        "* guest1 is now known as alice",
+        "*** guest1 is now known as alice",
         "<guest2> after",
     ]
 
@@ -173,4 +174,34 @@ def test_a_member_failing_in_a_relay_is_removed_and_the_others_still_get_it() ->
     room.say(bob, ["two"])
     turns.end()
     assert broken not in room
-    assert carol.lines == ["<guest1> one", "<guest2> two", "* guest3 has left"]
+    assert carol.lines == ["<guest1> one", "<guest2> two", "*** guest3 has left"]
+
+
+def test_the_server_name_is_cleaned_into_one_line_however_it_is_set() -> None:
+    """The greeting never carries an escape, a control or a second line."""
+    evil = "evil\x1b]0;pwned\x07\r\n* alice has left\u202e"
+    for room in (Room(evil), Room()):
+        room.server_name = evil
+        assert room.server_name == "evil * alice has left"
+        newcomer = FakeMember()
+        room.join(newcomer)
+        assert newcomer.lines == [
+            text.WELCOME.format(server="evil * alice has left", name="guest1", count=1)
+        ]
+    room.server_name = "\u200b\r\n"
+    assert room.server_name == "twisted_chat"
+
+
+def test_the_motd_is_cleaned_line_by_line() -> None:
+    room = Room("here")
+    room.motd = ["Be nice. \x1b[31m", "two\nlines", "", "\u202ereversed\u200b"]
+    assert room.motd == ["Be nice. ", "two", "lines", "", "reversed"]
+    newcomer = FakeMember()
+    room.join(newcomer)
+    assert newcomer.lines[1:] == [
+        "*** Be nice. ",
+        "*** two",
+        "*** lines",
+        "*** ",
+        "*** reversed",
+    ]

@@ -42,10 +42,10 @@ def test_daemon_adopts_the_inherited_socket(tmp_path: Path, endpoint: str) -> No
         assert process.stdout is not None
         port = int(process.stdout.readline())
         first, second = LineClient(port), LineClient(port)
-        first.expect(r"^\* Welcome")
-        second.expect(r"^\* Welcome")
+        first.expect(r"^\*\*\* Welcome")
+        second.expect(r"^\*\*\* Welcome")
         first.send("/nick via-systemd")
-        second.expect(r"^\* guest1 is now known as via-systemd$")
+        second.expect(r"^\*\*\* guest1 is now known as via-systemd$")
         process.send_signal(signal.SIGTERM)
         assert process.wait(DEADLINE_SECONDS) == -signal.SIGTERM
         assert f"listening on {endpoint}" in (tmp_path / "chat.log").read_text()

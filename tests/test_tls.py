@@ -53,7 +53,7 @@ def test_client_over_tls_reaches_plain_clients(
     daemon, tls_port, ca = tls_daemon
     plain = daemon.connect()
     client = RunningClient("localhost", tls_port, "--tls", "--ca", ca, "--nick", "sec")
-    client.wait_for_line("* You are now known as sec")
+    client.wait_for_line("*** You are now known as sec")
     client.type("hello over tls")
     plain.expect(r"^<sec> hello over tls$")
     plain.send("hello back in the clear")
@@ -90,7 +90,7 @@ def test_insecure_skips_verification_with_a_warning(
     _, tls_port, _ = tls_daemon
     client = RunningClient("localhost", tls_port, "--tls", "--insecure")
     client.wait_for_line(
-        "* Welcome to testhost, guest1! 1 here now. Type /help for commands."
+        "*** Welcome to testhost, guest1! 1 here now. Type /help for commands."
     )
     assert client.process.stdin is not None
     client.process.stdin.close()
@@ -121,7 +121,7 @@ def test_openssl_s_client_is_a_client_too(
     )
     try:
         assert process.stdin is not None and process.stdout is not None
-        assert process.stdout.readline().startswith(b"* Welcome to testhost")
+        assert process.stdout.readline().startswith(b"*** Welcome to testhost")
         process.stdin.write(b"/nick ossl\nfrom openssl\n")
         process.stdin.flush()
         plain.expect(r"^<ossl> from openssl$")

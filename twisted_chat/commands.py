@@ -9,11 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from twisted_chat import text
 from twisted_chat.room import Member, Room
 
 CommandFunction = Callable[[Member, Room, str], None]
+
+
+class LineLimits(Protocol):
+    """What C{/limits} reports (L{text.LIMITS}); 0 means no limit."""
+
+    @property
+    def rate(self) -> float: ...
+
+    @property
+    def burst(self) -> int: ...
+
+    @property
+    def max_line_length(self) -> int: ...
+
+
+@runtime_checkable
+class Limited(Protocol):
+    """A member that knows the limits it is held to."""
+
+    @property
+    def limits(self) -> LineLimits: ...
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,20 @@ def _msg(member: Member, room: Room, arguments: str) -> None:
         _reply(member, text.PRIVATE_SENT, name=target.name, text=message)
 
 
+def _limits(member: Member, room: Room, arguments: str) -> None:
+    if not isinstance(member, Limited):
+        _reply(member, text.ERROR, text="No limits are known here.")
+        return
+    limits = member.limits
+    _reply(
+        member,
+        text.LIMITS,
+        rate=text.plain_number(limits.rate),
+        burst=limits.burst,
+        length=limits.max_line_length,
+    )
+
+
 def _quit(member: Member, room: Room, arguments: str) -> None:
     _reply(member, text.GOODBYE, name=member.name)
     member.close()
@@ -111,6 +147,7 @@ COMMANDS: dict[str, Command] = {
     "who": Command(_who, "/who", "who is here"),
     "me": Command(_me, "/me ACTION", "describe an action: * you ACTION"),
     "msg": Command(_msg, "/msg NAME TEXT", "a private message to NAME only"),
+    "limits": Command(_limits, "/limits", "how fast and how long lines may be"),
     "quit": Command(_quit, "/quit", "leave"),
 }
 
@@ -119,6 +156,6 @@ def run_command(member: Member, room: Room, word: str, arguments: str) -> None:
     """Run the command C{word}; an unknown one gets a one-line error."""
     command = COMMANDS.get(word)
     if command is None:
-        _reply(member, text.ERROR, text=f"Unknown command /{word}; type /help")
+        _reply(member, text.UNKNOWN_COMMAND, word=word)
         return
     command.run(member, room, arguments)

@@ -5,6 +5,8 @@ the room's bytes out to the socket through a flow-controlled queue.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -50,6 +52,40 @@ def describe_peer(transport: object) -> tuple[str, str | None]:
     if isinstance(host, str) and port is not None:
         return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"), host
     return "unix socket" if address is not None else "?", None
+
+
+#: Unanswered keepalive probes after which the peer is taken for gone.
+KEEPALIVE_PROBES = 8
+
+
+def _socket_of(transport: object) -> socket.socket | None:
+    """The socket under C{transport}, through any TLS layers over it."""
+    while transport is not None:
+        handle = getattr(transport, "getHandle", lambda: None)()
+        if isinstance(handle, socket.socket):
+            return handle
+        # TLS: the handle is the TLS connection; its socket is one level down.
+        transport = getattr(transport, "transport", None)
+    return None
+
+
+def set_keepalive(transport: ITCPTransport, idle: float) -> None:
+    """
+    Keepalive on C{transport} after C{idle} seconds of silence, a probe
+    every C{idle / 4} s after that, the peer given up after
+    L{KEEPALIVE_PROBES} unanswered: gone after about C{3 * idle} seconds
+    (the kernel's default is over two hours). C{idle} 0 turns it off.
+    """
+    transport.setTcpKeepAlive(bool(idle))
+    handle = _socket_of(transport)
+    if not idle or not hasattr(socket, "TCP_KEEPIDLE") or handle is None:
+        return
+    with contextlib.suppress(OSError):
+        handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(int(idle), 1))
+        handle.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(int(idle / 4), 1)
+        )
+        handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
 
 
 def _not_connected(data: bytes) -> None:
@@ -143,6 +179,8 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self._joined = False
         # This connection's record of the limit hits it logged (LimitLog).
         self._logged: dict[str, list[float]] | None = None
+        # Lines the rate refused that the client has not been told about.
+        self._unreported_refusals = 0
         self._partial = b""
         self._discarding = False
         self._batch: list[str] = []
@@ -188,7 +226,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             # Chat lines are small and latency matters more than packet count;
             # keepalive finds peers that vanished without a FIN or RST.
             transport.setTcpNoDelay(True)
-            transport.setTcpKeepAlive(True)
+            set_keepalive(transport, limits.keepalive)
         self._outbound = OutboundQueue(
             transport,
             limits.max_queue,
@@ -252,9 +290,11 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self._probe = None
         first, self._probed = self._probed, b""
         if kind is not Kind.CHAT:
-            log.warn(
+            self._limit_hit(
+                "not_chat",
                 "{peer} is not a chat client ({kind}): answered and closed",
-                peer=self.peer,
+                LogLevel.warn,
+                counted=False,
                 kind=kind.value,
             )
             self._set_close_reason("not_chat", f"not a chat client ({kind.value})")
@@ -272,7 +312,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         """Bytes from a chat client: through telnet if it speaks it, then lines."""
         self.resetTimeout()
         if self._telnet is None and b"\xff" in data:
-            self._telnet = TelnetServerSide(self._frame, self._send_now, ARE_YOU_THERE)
+            self._telnet = TelnetServerSide(
+                self._frame, self._send_now, ARE_YOU_THERE, self._write_changed
+            )
             self._telnet.start()
         if self._telnet is not None:
             self._telnet.feed(data)
@@ -285,7 +327,8 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
 
     def _send_now(self, data: bytes) -> None:
         """Telnet's answers and echo, in order with everything else sent."""
-        self.send(data)
+        assert self._outbound is not None
+        self._outbound.write(data)
 
     def _frame(self, data: bytes) -> None:
         """Split data bytes into lines; keep the unfinished one."""
@@ -332,8 +375,12 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self._batch.append(unescape_text(cleaned))
             return
         self._flush_batch()
-        # The reply follows whatever this connection has been sent so far.
+        # The reply follows whatever this connection has been sent so far,
+        # refusals included: a script that ends with a command knows, once
+        # it is answered, how many of its lines were not sent.
         self.factory.room.relay()
+        if self._unreported_refusals:
+            self._report_refusals()
         run_command(self, self.factory.room, *command)
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -343,11 +390,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             "{peer} ({name}) sent a line over {limit} bytes",
             limit=self.MAX_LENGTH,
         )
-        self.send(
-            text.ERROR.encode(
-                text=f"Line too long (over {self.MAX_LENGTH} bytes); not sent."
-            )
-        )
+        self.send(text.LINE_TOO_LONG.encode(length=self.MAX_LENGTH))
 
     def timeoutConnection(self) -> None:
         self._flush_batch()
@@ -437,13 +480,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self._flush_batch()
         limits = self.factory.limits
         self._limit_hit("rate", "{peer} ({name}) over the line rate")
+        self._unreported_refusals += 1
         if verdict is Verdict.REFUSE_WITH_NOTICE:
-            self.send(
-                text.ERROR.encode(
-                    text=f"Slow down: at most {limits.rate:g} lines a second "
-                    f"(bursts of {limits.burst}); lines not sent."
-                )
-            )
+            self._report_refusals()
         elif verdict is Verdict.DISCONNECT:
             self.send(
                 text.ERROR.encode(
@@ -451,15 +490,42 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
                 )
             )
             self._limit_hit(
-                "flooding", "{peer} ({name}) disconnected for flooding", LogLevel.warn
+                "flooding",
+                "{peer} ({name}) disconnected for flooding",
+                LogLevel.warn,
+                counted=False,
             )
             self._set_close_reason("flooding", "flooding")
             self.close()
         return False
 
+    def _report_refusals(self) -> None:
+        """Tell the client how many of its lines the rate refused, unsaid."""
+        limits = self.factory.limits
+        self.send(
+            text.SLOW_DOWN.encode(
+                rate=text.plain_number(limits.rate),
+                burst=limits.burst,
+                count=self._unreported_refusals,
+            )
+        )
+        self._unreported_refusals = 0
+
+    @property
+    def limits(self) -> Limits:
+        """The limits this connection is held to (what /limits reports)."""
+        return self.factory.limits
+
     def _write_changed(self) -> None:
-        assert self._outbound is not None
-        self.send = self._outbound.write
+        outbound = self._outbound
+        assert outbound is not None
+        write = outbound.write
+        telnet = self._telnet
+        if telnet is not None and telnet.echoing:
+            # Lines from the room go above what the person is typing.
+            self.send = lambda data: write(telnet.around_typed(data))
+        else:
+            self.send = write
 
     def _queue_changed(self, nbytes: int, moved: bool) -> None:
         self.factory.throttle.queued(self, nbytes, moved)
@@ -469,10 +535,15 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         which: str,
         format: str,
         level: LogLevel = LogLevel.info,
+        counted: bool = True,
         **fields: object,
     ) -> None:
-        """Count a hit of the limit C{which}; log it unless that logs too much."""
-        if which != "flooding":
+        """
+        Count a hit of the limit C{which} (unless not C{counted}: a
+        disconnect reason counts it instead); log it unless that logs too
+        much (L{LimitLog}).
+        """
+        if counted:
             self.factory.limit_hits[which] += 1
         if self._logged is None:
             self._logged = {}

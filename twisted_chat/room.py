@@ -9,8 +9,7 @@ whole chat logic runs in memory in tests.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import count
 from typing import Protocol
 
@@ -18,11 +17,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twisted_chat import text
+from twisted_chat.names import NAME_HELP, NAME_RULE, is_reserved, name_key
 
 log = Logger()
-
-NAME_RULE = re.compile(r"[A-Za-z0-9_.\-]{1,24}")
-NAME_HELP = "1 to 24 letters, digits, '_', '-' or '.'"
 
 
 class Member(Protocol):
@@ -45,11 +42,12 @@ class Room:
     """
     A set of uniquely named members and the fan-out between them.
 
-    Guarantees: names are unique ignoring case; a line from one member
-    reaches every other member exactly once, encoded once and shared as the
-    same bytes; a member whose C{send} fails is removed and never stops
-    delivery to the others; each member sees lines and events in the order
-    the room was given them.
+    Guarantees: names are unique ignoring case and look-alikes (L{name_key});
+    the server name and the MOTD are cleaned like what people say; a line
+    from one member reaches every other member exactly once, encoded once
+    and shared as the same bytes; a member whose C{send} fails is removed
+    and never stops delivery to the others; each member sees lines and
+    events in the order the room was given them.
 
     With C{schedule} (for the daemon, C{lambda relay:
     reactor.callLater(0, relay)}), what L{say} is given is relayed once per
@@ -69,8 +67,7 @@ class Room:
         #: Above this many members, joins and leaves are not announced: in a
         #: room of N people that would be N lines for every arrival.
         self.announce_limit = announce_limit
-        #: The message of the day: lines every newcomer sees after the greeting.
-        self.motd: list[str] = []
+        self.motd = []
         self._by_key: dict[str, Member] = {}
         # Members in joining order; the tuple is what the fan-out iterates,
         # rebuilt lazily so a storm of joins costs no copying.
@@ -85,6 +82,36 @@ class Room:
         self._schedule = schedule
         # What was said since the last relay, as (speaker, encoded lines).
         self._said: list[tuple[Member, bytes]] = []
+
+    @property
+    def server_name(self) -> str:
+        """
+        The name in the greeting: set to anything, it is kept cleaned
+        (L{text.one_line}), so it is one line with no control, escape,
+        bidi or invisible character; an empty one becomes C{twisted_chat}.
+        """
+        return self._server_name
+
+    @server_name.setter
+    def server_name(self, name: str) -> None:
+        self._server_name = text.one_line(name) or "twisted_chat"
+
+    @property
+    def motd(self) -> list[str]:
+        """
+        The message of the day: lines every newcomer sees after the
+        greeting. Set to any lines, it keeps them cleaned
+        (L{text.clean_string}), a line break in one making two.
+        """
+        return list(self._motd)
+
+    @motd.setter
+    def motd(self, lines: Iterable[str]) -> None:
+        self._motd = [
+            text.clean_string(part)
+            for line in lines
+            for part in line.splitlines() or [""]
+        ]
 
     @property
     def _everyone(self) -> tuple[Member, ...]:
@@ -102,7 +129,7 @@ class Room:
 
     def __contains__(self, member: object) -> bool:
         name = getattr(member, "name", None)
-        return isinstance(name, str) and self._by_key.get(name.casefold()) is member
+        return isinstance(name, str) and self._by_key.get(name_key(name)) is member
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -115,8 +142,8 @@ class Room:
         return sorted((m.name for m in self._everyone), key=str.casefold)
 
     def find(self, name: str) -> Member | None:
-        """The member called C{name} (ignoring case), if any."""
-        return self._by_key.get(name.casefold())
+        """The member called C{name} (ignoring case and look-alikes), if any."""
+        return self._by_key.get(name_key(name))
 
     def join(self, member: Member) -> None:
         """
@@ -125,14 +152,14 @@ class Room:
         self.relay()
         name = self._fresh_guest_name()
         member.name = name
-        self._by_key[name.casefold()] = member
+        self._by_key[name_key(name)] = member
         self._order[member] = None
         self._snapshot = None
         greeting = text.WELCOME.encode(
             server=self.server_name, name=name, count=len(self)
         )
-        if self.motd:
-            greeting += b"".join(text.NOTICE.encode(text=line) for line in self.motd)
+        if self._motd:
+            greeting += text.NOTICE.encode_each(self._motd)
         if self.quiet:
             member.send(greeting + self._quiet_notice())
         else:
@@ -145,7 +172,7 @@ class Room:
             return
         self.relay()
         quiet = self.quiet
-        del self._by_key[member.name.casefold()]
+        del self._by_key[name_key(member.name)]
         del self._order[member]
         self._snapshot = None
         if not quiet:
@@ -206,7 +233,7 @@ class Room:
 
     def whisper(self, sender: Member, name: str, message: str) -> Member | None:
         """
-        Deliver C{message} to the member called C{name} (ignoring case) only.
+        Deliver C{message} to the member called C{name} (as L{find}) only.
 
         @return: that member, or L{None} if there is no such name.
         """
@@ -223,17 +250,21 @@ class Room:
         """
         if not NAME_RULE.fullmatch(new_name):
             return f"Invalid name {new_name!r}: use {NAME_HELP}."
+        if is_reserved(new_name):
+            return f"The name {new_name} is reserved."
         holder = self.find(new_name)
         if holder is not None and holder is not member:
-            return f"The name {new_name} is taken."
+            if holder.name.casefold() == new_name.casefold():
+                return f"The name {new_name} is taken."
+            return f"{new_name} looks too much like {holder.name}, who is here."
         old_name = member.name
         if old_name == new_name:
             return f"You are already known as {new_name}."
         # Lines waiting to be relayed go out under the name they were said with.
         self.relay()
-        del self._by_key[old_name.casefold()]
+        del self._by_key[name_key(old_name)]
         member.name = new_name
-        self._by_key[new_name.casefold()] = member
+        self._by_key[name_key(new_name)] = member
         member.send(text.YOUR_NAME.encode(name=new_name))
         self.broadcast(text.RENAMED.encode(old=old_name, new=new_name), exclude=member)
         return None
@@ -294,5 +325,5 @@ class Room:
     def _fresh_guest_name(self) -> str:
         while True:
             name = f"guest{next(self._guest_numbers)}"
-            if name.casefold() not in self._by_key:
+            if name_key(name) not in self._by_key:
                 return name

@@ -50,6 +50,10 @@ class Limits:
     max_per_ip: int = 20
     #: Seconds a client may stay silent before it is disconnected.
     idle_timeout: float = 0.0
+    #: Seconds of silence on a connection before TCP asks whether the peer
+    #: is still there; one that does not answer is gone after three times
+    #: as long. 0 leaves keepalive off.
+    keepalive: float = 60.0
 
 
 def descriptor_limit() -> int:
