@@ -6,10 +6,12 @@ read back through a terminal emulator (pyte).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,16 +19,65 @@ import pexpect
 import pyte
 
 from tests.support import DEADLINE_SECONDS, ChatDaemon, kill_quietly, wait_for
+from twisted_chat import text
 
 StartDaemon = Callable[..., ChatDaemon]
 COLUMNS, LINES = 80, 24
+
+
+class RewrappingScreen(pyte.Screen):  # type: ignore[misc]
+    """
+    pyte cuts its rows when it is made narrower; most terminals now re-wrap
+    them instead, the cursor moving with its character. This one does, and
+    answers the client's cursor position reports as a terminal would.
+    """
+
+    answer: Callable[[str], object] = print
+
+    def write_process_input(self, data: str) -> None:
+        self.answer(data)
+
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        columns = columns or self.columns
+        if columns >= self.columns:
+            super().resize(lines, columns)
+            return
+        rows: list[list[object]] = []
+        x, y = self.cursor.x, self.cursor.y
+        new_cursor = (0, 0)
+        for row in range(self.lines):
+            line = self.buffer[row]
+            length = max(
+                (i + 1 for i, char in line.items() if char.data != " "), default=0
+            )
+            if row == y:
+                length = max(length, x)
+                new_cursor = (x % columns, len(rows) + x // columns)
+            cells = [line[i] for i in range(length)]
+            rows.extend(cells[i : i + columns] for i in range(0, len(cells), columns))
+            if not cells:
+                rows.append([])
+        while len(rows) > self.lines and not rows[-1] and len(rows) - 1 > new_cursor[1]:
+            rows.pop()
+        scrolled = max(0, len(rows) - self.lines)
+        super().resize(lines, columns)
+        self.buffer.clear()
+        for row, cells in enumerate(rows[scrolled:]):
+            for column, char in enumerate(cells):
+                self.buffer[row][column] = char
+        self.cursor.x, self.cursor.y = new_cursor[0], new_cursor[1] - scrolled
 
 
 class PtyClient:
     """The client under a shell on a pty, with an emulated screen."""
 
     def __init__(
-        self, port: int, workdir: Path, *options: str, env: dict[str, str] | None = None
+        self,
+        port: int,
+        workdir: Path,
+        *options: str,
+        env: dict[str, str] | None = None,
+        screen: pyte.Screen | None = None,
     ) -> None:
         self.workdir = workdir
         client = " ".join(
@@ -48,7 +99,9 @@ class PtyClient:
             dimensions=(LINES, COLUMNS),
             env={**os.environ, **(env or {})},
         )
-        self.screen = pyte.Screen(COLUMNS, LINES)
+        self.screen = screen or pyte.Screen(COLUMNS, LINES)
+        if isinstance(self.screen, RewrappingScreen):
+            self.screen.answer = self.child.send
         self.stream = pyte.ByteStream(self.screen)
 
     def pump(self) -> None:
@@ -77,8 +130,31 @@ class PtyClient:
     def type(self, keys: str | bytes) -> None:
         self.child.send(keys)
 
+    def resize(self, columns: int) -> None:
+        """The window narrows: the terminal re-lays its screen, then SIGWINCH."""
+        self.pump()
+        self.screen.resize(LINES, columns)
+        self.child.setwinsize(LINES, columns)
+
     def close(self) -> None:
         self.child.close(force=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def renamed_to(name: str) -> str:
+    return (
+        "^"
+        + re.escape(text.RENAMED.format(old="OLD", new=name)).replace(
+            "OLD", r"guest\d+"
+        )
+        + "$"
+    )
 
 
 def test_half_typed_line_survives_incoming_messages(
@@ -132,9 +208,7 @@ def test_ctrl_c_quits_and_restores_the_terminal(
 def test_reconnect_rejoins_with_the_same_name(
     start_daemon: StartDaemon, tmp_path: Path
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     endpoint = f"tcp:{port}:interface=127.0.0.1"
     first = start_daemon("--port", endpoint)
     client = subprocess.Popen(
@@ -171,12 +245,12 @@ def test_reconnect_rejoins_with_the_same_name(
         second = start_daemon("--port", endpoint)
         watcher = second.connect()
         watcher.expect(
-            r"^\* guest\d+ is now known as carol$", timeout=DEADLINE_SECONDS * 3
+            r"^\*\*\* guest\d+ is now known as carol$", timeout=DEADLINE_SECONDS * 3
         )
         # The notice goes to stderr after the rename reaches the daemon, and
         # a thread reads it: wait for it rather than race it.
         wait_for(
-            lambda: f"* reconnected to 127.0.0.1:{port}" in notices,
+            lambda: f"-- reconnected to 127.0.0.1:{port}" in notices,
             what="the reconnected notice",
         )
         assert client.stdin is not None
@@ -187,3 +261,121 @@ def test_reconnect_rejoins_with_the_same_name(
         assert client.wait(DEADLINE_SECONDS) == 0
     finally:
         kill_quietly(client)
+
+
+def test_esc_then_an_arrow_and_alt_keys_are_never_typed(
+    daemon: ChatDaemon, tmp_path: Path
+) -> None:
+    """A lone Esc then Left moves left (it used to type "[D"); Alt-B moves by word."""
+    other = daemon.connect()
+    pty = PtyClient(daemon.port, tmp_path, "--nick", "alice")
+    try:
+        pty.wait_for_screen(lambda rows: "alice>" in rows, "the prompt")
+        pty.type("ab\x1b")
+        pty.wait_for_screen(lambda rows: "alice> ab" in rows, "ab")
+        pty.type("\x1b[DX\r")
+        other.expect(r"^<alice> aXb$")
+        pty.type("one two\x1bbX\x1bf\x1bfY\x1b\x1b[A")  # ... and Esc, Up: the history
+        pty.wait_for_screen(lambda rows: "alice> aXb" in rows, "the line from history")
+        pty.type("\x15one two\x1bbX\r")
+        other.expect(r"^<alice> one Xtwo$")
+        assert not any("[" in row for row in pty.rows() if row.startswith("alice>"))
+    finally:
+        pty.close()
+
+
+def test_narrowing_the_window_leaves_no_stale_copy_of_the_input_line(
+    daemon: ChatDaemon, tmp_path: Path
+) -> None:
+    """
+    On a terminal that re-wraps on a resize, the half-typed line is drawn
+    again once, at the new width, and nothing of the old one stays above.
+    """
+    other = daemon.connect()
+    pty = PtyClient(
+        daemon.port,
+        tmp_path,
+        "--nick",
+        "alice",
+        screen=RewrappingScreen(COLUMNS, LINES),
+    )
+    typed = "".join(f"{n:02d}....." for n in range(8))
+    try:
+        pty.wait_for_screen(lambda rows: "alice>" in rows, "the prompt")
+        pty.type(typed)
+        pty.wait_for_screen(lambda rows: f"alice> {typed}" in rows, "the typed line")
+        pty.resize(40)
+        visible = "alice> " + typed[-(40 - len("alice> ") - 2) :]
+        rows = pty.wait_for_screen(lambda rows: visible in rows, "the line redrawn")
+        confirmed = text.YOUR_NAME.format(name="alice")
+        assert rows[rows.index(visible) - 1] == confirmed  # nothing in between
+        assert [row for row in rows if "....." in row] == [visible]
+        assert (pty.screen.cursor.x, pty.screen.cursor.y) == (
+            len(visible),
+            rows.index(visible),
+        )
+        other.send("after the resize")
+        rows = pty.wait_for_screen(
+            lambda rows: "<guest1> after the resize" in rows, "a line after it"
+        )
+        assert rows[rows.index(confirmed) :][:3] == [
+            confirmed,
+            "<guest1> after the resize",
+            visible,
+        ]
+        pty.type("\r")
+        other.expect(rf"^<alice> {re.escape(typed)}$")
+    finally:
+        pty.close()
+
+
+def test_ctrl_c_during_a_reconnection_wait_quits_at_once(
+    start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    port = free_port()
+    daemon = start_daemon("--port", f"tcp:{port}:interface=127.0.0.1")
+    pty = PtyClient(port, tmp_path, "--reconnect")
+    try:
+        pty.wait_for_screen(lambda rows: "guest1>" in rows, "the prompt")
+        daemon.stop()
+        pty.wait_for_screen(
+            lambda rows: any("retrying in 4 s" in row for row in rows), "a 4 s wait"
+        )
+        pressed = time.monotonic()
+        pty.type("\x03")
+        pty.wait_for_screen(lambda rows: "exit=0" in rows, "the client to exit")
+        assert time.monotonic() - pressed < 2  # not after the wait
+    finally:
+        pty.close()
+
+
+def test_a_forged_rename_changes_neither_the_prompt_nor_the_name_asked_for(
+    start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    """
+    Someone says '* You are now known as eve' (/nick You, /me are now
+    known as eve): alice's prompt stays, and after a reconnection she asks
+    for alice, the name the server confirmed, not eve.
+    """
+    port = free_port()
+    endpoint = f"tcp:{port}:interface=127.0.0.1"
+    first = start_daemon("--port", endpoint)
+    pty = PtyClient(port, tmp_path, "--nick", "alice", "--reconnect")
+    try:
+        pty.wait_for_screen(lambda rows: "alice>" in rows, "the prompt")
+        forger = first.connect()
+        forger.send("/nick You")  # refused where "You" is reserved
+        forger.send("/me are now known as eve")
+        pty.wait_for_screen(
+            lambda rows: any(row.endswith(" are now known as eve") for row in rows),
+            "the forged line",
+        )
+        pty.type("x")
+        pty.wait_for_screen(lambda rows: "alice> x" in rows, "the prompt unchanged")
+        first.stop()
+        second = start_daemon("--port", endpoint)
+        watcher = second.connect()
+        watcher.expect(renamed_to("alice"), timeout=DEADLINE_SECONDS * 2)
+        pty.wait_for_screen(lambda rows: "alice> x" in rows, "the prompt after it")
+    finally:
+        pty.close()

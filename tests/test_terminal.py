@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from twisted.conch.insults import helper
+from twisted.internet import defer, task
 
 from twisted_chat import text
-from twisted_chat.terminal import ChatTerminal, _key, name_colour, style_line
+from twisted_chat.terminal import (
+    CURSOR_REPORT_SECONDS,
+    ChatTerminal,
+    _key,
+    name_colour,
+    style_line,
+)
+
+ALT = _key("ALT")
 
 
 class Screen(helper.TerminalBuffer):
@@ -14,16 +23,49 @@ class Screen(helper.TerminalBuffer):
     def selectGraphicRendition(self, *attributes: str) -> None:
         super().selectGraphicRendition(*(int(a) for a in attributes))
 
+    def narrow(self, width: int) -> None:
+        """A terminal that cuts rows on a resize: the cursor stops at the margin."""
+        self.lines = [line[:width] for line in self.lines]
+        self.width = width
+        self.x = min(self.x, width - 1)
+
+
+class RewrappingScreen(Screen):
+    """A terminal that re-wraps its rows on a resize, as most now do."""
+
+    def narrow(self, width: int) -> None:
+        rows: list[list[tuple[object, object]]] = []
+        cursor = (0, 0)
+        for y, line in enumerate(self.lines):
+            used = [i + 1 for i, (char, _) in enumerate(line) if char is not self.void]
+            length = max(used, default=0)
+            if y == self.y:
+                length = max(length, self.x)
+                cursor = (self.x % width, len(rows) + self.x // width)
+            cells = line[:length]
+            rows.extend(cells[i : i + width] for i in range(0, len(cells), width))
+            if not cells:
+                rows.append([])
+        # Empty rows at the bottom go first, then rows scroll off the top.
+        while len(rows) > self.height and not rows[-1] and len(rows) - 1 > cursor[1]:
+            rows.pop()
+        scrolled = max(0, len(rows) - self.height)
+        rows = rows[scrolled:]
+        rows += [[] for _ in range(self.height - len(rows))]
+        self.width = width
+        self.lines = [row + self._emptyLine(width - len(row)) for row in rows]
+        self.x, self.y = cursor[0], cursor[1] - scrolled
+
 
 def make(
-    colour: bool = True, width: int = 60
+    colour: bool = True, width: int = 60, screen: Screen | None = None
 ) -> tuple[ChatTerminal, Screen, list[str], list[int]]:
     typed: list[str] = []
     quits: list[int] = []
     terminal = ChatTerminal(
-        typed.append, lambda: quits.append(1), colour, lambda: width
+        typed.append, lambda: quits.append(1), colour, lambda: width, task.Clock()
     )
-    screen = Screen()
+    screen = screen or Screen()
     screen.width = width
     screen.connectionMade()
     terminal.makeConnection(screen)
@@ -45,10 +87,10 @@ def test_incoming_lines_go_above_and_the_half_typed_line_survives() -> None:
     type_text(terminal, "hello wor")
     terminal.keystrokeReceived(_key("LEFT_ARROW"), None)
     terminal.show("<bob> hi there")
-    terminal.show("* carol has joined")
+    terminal.show(text.JOINED.format(name="carol"))
     assert rows(screen)[:3] == [
         "<bob> hi there",
-        "* carol has joined",
+        text.JOINED.format(name="carol"),
         "alice> hello wor",
     ]
     assert screen.reportCursorPosition() == (len("alice> hello wo"), 2)
@@ -150,7 +192,140 @@ def test_style_line_recognises_the_shared_formats() -> None:
         "bob",
         "> hi",
     ]
-    who = text.WHO.format(count=2, text="alice, bob")
-    assert style_line(who, "alice") == [(who, style_line("* x has joined", "")[0][1])]
-    assert len(style_line("* bob waves", "")) == 3
+    notice = style_line(text.JOINED.format(name="x"), "")[0][1]
+    for server_line in (
+        text.WHO.format(count=2, text="alice, bob"),
+        text.NOTICE.format(text="Commands:"),
+        text.YOUR_NAME.format(name="alice"),
+    ):
+        # Not taken for a private line from "*", nor an action.
+        assert style_line(server_line, "alice") == [(server_line, notice)]
+    assert [piece for piece, _ in style_line("* bob waves", "")] == [
+        "* ",
+        "bob",
+        " waves",
+    ]
+    assert [piece for piece, _ in style_line("*bob* psst", "")] == [
+        "*",
+        "bob",
+        "* psst",
+    ]
     assert name_colour("Bob") == name_colour("bob")
+
+
+def test_alt_b_and_alt_f_move_by_word_and_type_nothing() -> None:
+    """ESC b / ESC f (Alt-B, Alt-F) move the cursor; the letter is not typed."""
+    terminal, _screen, typed, _ = make()
+    type_text(terminal, "one two, three")
+    terminal.keystrokeReceived(b"b", ALT)
+    assert (terminal.typed, terminal.cursor) == ("one two, three", 9)
+    terminal.keystrokeReceived(b"b", ALT)
+    assert terminal.cursor == 4
+    terminal.keystrokeReceived(b"f", ALT)
+    assert terminal.cursor == 7
+    type_text(terminal, "X")
+    terminal.keystrokeReceived(b"\r", None)
+    assert typed == ["one twoX, three"]
+
+
+def test_ctrl_left_and_right_move_by_word_too() -> None:
+    terminal, _, _, _ = make()
+    type_text(terminal, "one two")
+    terminal.unhandledControlSequence(b"\x1b[1;5D")
+    assert terminal.cursor == 4
+    terminal.unhandledControlSequence(b"\x1b[1;5C")
+    assert terminal.cursor == 7
+
+
+def test_ctrl_w_and_alt_backspace_delete_the_word_before_the_cursor() -> None:
+    terminal, screen, _, _ = make()
+    type_text(terminal, "say hello there")
+    terminal.keystrokeReceived(b"\x17", None)  # Ctrl-W
+    assert (terminal.typed, terminal.cursor) == ("say hello ", 10)
+    terminal.keystrokeReceived(b"\x7f", ALT)  # Alt-Backspace
+    assert (terminal.typed, terminal.cursor) == ("say ", 4)
+    assert rows(screen)[0] == "> say"
+
+
+def test_unknown_keys_and_sequences_are_ignored_never_typed() -> None:
+    terminal, screen, typed, quits = make()
+    type_text(terminal, "ab")
+    for key in ("F1", "F12", "INSERT", "PGUP", "PGDN", "TAB"):
+        terminal.keystrokeReceived(_key(key), None)
+    for letter in (b"x", b"[", b"O", b"\x1b"):
+        terminal.keystrokeReceived(letter, ALT)  # Alt-x, and Esc then a key
+    for sequence in (b"\x1b[1;2A", b"\x1b[200~", b"\x1b[7^", b"\x1bO"):
+        terminal.unhandledControlSequence(sequence)
+    terminal.keystrokeReceived(b"\t", None)
+    assert (terminal.typed, terminal.cursor) == ("ab", 2)
+    assert rows(screen)[0] == "> ab"
+    assert (typed, quits) == ([], [])
+
+
+def test_narrowing_a_rewrapping_terminal_leaves_no_stale_copy_of_the_input() -> None:
+    """
+    A terminal that re-wraps put the start of the old input line on a row
+    above the cursor's: it is erased, and the conversation above stays.
+    """
+    terminal, screen, _, _ = make(width=60, screen=RewrappingScreen())
+    terminal.show("<bob> before the resize")
+    terminal.set_name("alice")
+    typed = "0123456789" * 5
+    type_text(terminal, typed)
+    assert rows(screen)[:2] == ["<bob> before the resize", "alice> " + typed]
+    screen.narrow(30)
+    assert rows(screen)[1:3] == [
+        "alice> 01234567890123456789012",
+        "345678901234567890123456789",
+    ]
+    terminal.terminalSize(30, 24)
+    visible = typed[-(30 - len("alice> ") - 2) :]
+    assert rows(screen)[:3] == ["<bob> before the resize", "alice> " + visible, ""]
+    assert screen.reportCursorPosition() == (len("alice> " + visible), 1)
+    assert terminal.rewraps is True
+    terminal.show("<bob> after it")
+    assert rows(screen)[:3] == [
+        "<bob> before the resize",
+        "<bob> after it",
+        "alice> " + visible,
+    ]
+
+
+def test_narrowing_a_cutting_terminal_erases_nothing_above() -> None:
+    terminal, screen, _, _ = make(width=60)
+    terminal.show("<bob> before the resize")
+    type_text(terminal, "0123456789" * 5)
+    screen.narrow(30)
+    terminal.terminalSize(30, 24)
+    assert terminal.rewraps is False
+    assert rows(screen)[0] == "<bob> before the resize"
+    assert rows(screen)[1] == "> " + ("0123456789" * 5)[-(30 - len("> ") - 2) :]
+    assert not any(rows(screen)[2:])
+
+
+def test_lines_wait_for_the_cursor_report_after_a_resize() -> None:
+    """Until the terminal says where its cursor is, nothing is drawn above."""
+    terminal, screen, _, _ = make(width=60)
+    answer: defer.Deferred[tuple[int, int]] = defer.Deferred()
+    screen.reportCursorPosition = lambda: answer  # type: ignore[method-assign]
+    type_text(terminal, "0123456789" * 5)
+    terminal.terminalSize(30, 24)
+    terminal.show("<bob> during the resize")
+    assert "<bob> during the resize" not in rows(screen)
+    answer.callback((29, 0))
+    assert rows(screen)[0] == "<bob> during the resize"
+
+
+def test_a_terminal_that_never_reports_holds_lines_only_briefly() -> None:
+    clock = task.Clock()
+    terminal = ChatTerminal(lambda line: None, lambda: None, False, lambda: 60, clock)
+    screen = Screen()
+    screen.connectionMade()
+    terminal.makeConnection(screen)
+    screen.reportCursorPosition = defer.Deferred  # type: ignore[method-assign, assignment]
+    type_text(terminal, "0123456789" * 5)
+    terminal.terminalSize(30, 24)
+    terminal.show("<bob> held")
+    assert "<bob> held" not in rows(screen)
+    clock.advance(CURSOR_REPORT_SECONDS)
+    assert rows(screen)[0] == "<bob> held"

@@ -61,7 +61,7 @@ def tls_options(
     if not arguments.tls:
         return None
     try:
-        from OpenSSL import SSL
+        from OpenSSL import SSL, crypto
         from twisted.internet import ssl
     except ImportError:
         raise SystemExit(f"{PROGRAM}: {text.TLS_MISSING}") from None
@@ -73,13 +73,15 @@ def tls_options(
         return _UnverifiedTLS()
     trust: Any = None
     if arguments.ca:
+        refusal = f"{PROGRAM}: cannot use --ca {arguments.ca}"
         try:
             with open(arguments.ca, "rb") as pem:
                 trust = ssl.Certificate.loadPEM(pem.read())
-        except (OSError, SSL.Error, ValueError) as problem:
-            raise SystemExit(
-                f"{PROGRAM}: cannot read --ca {arguments.ca}: {problem}"
-            ) from None
+        except OSError as problem:
+            reason = problem.strerror or type(problem).__name__
+            raise SystemExit(f"{refusal}: {reason.lower()}") from None
+        except (crypto.Error, SSL.Error, ValueError):
+            raise SystemExit(f"{refusal}: not a PEM certificate") from None
     return ssl.optionsForClientTLS(arguments.host, trustRoot=trust)
 
 

@@ -13,21 +13,29 @@ from __future__ import annotations
 import codecs
 import os
 import unicodedata
-import zlib
 from collections.abc import Callable
 
 from twisted.conch.insults import insults
 from twisted.conch.insults.insults import TerminalProtocol
+from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from twisted_chat import text
+from twisted_chat.client_input import InputLine
+from twisted_chat.client_style import (
+    BOLD,
+    NORMAL,
+    NOTICE_COLOUR,
+    Span,
+    columns,
+    name_colour,
+    style_line,
+)
 
-# SGR codes as insults.ServerProtocol takes them (strings), kept to the 8
-# basic colours every terminal has.
-NORMAL, BOLD = str(insults.NORMAL), str(insults.BOLD)
-RED, GREEN, YELLOW, BLUE, MAGENTA, CYAN = (str(n) for n in (31, 32, 33, 34, 35, 36))
-NAME_COLOURS = (GREEN, YELLOW, BLUE, MAGENTA, RED)
-NOTICE_COLOUR = CYAN
-HISTORY_LIMIT = 500
+__all__ = ["ChatTerminal", "columns", "name_colour", "style_line"]
+
+#: How long lines wait, after a resize, for the terminal to say where its
+#: cursor went (see L{ChatTerminal.terminalSize}).
+CURSOR_REPORT_SECONDS = 0.5
 
 
 def _key(name: str) -> bytes:
@@ -36,74 +44,18 @@ def _key(name: str) -> bytes:
     return key
 
 
-_CTRL_A, _CTRL_C, _CTRL_D, _CTRL_E, _CTRL_U = (
+_CTRL_A, _CTRL_C, _CTRL_D, _CTRL_E, _CTRL_U, _CTRL_W = (
     b"\x01",
     b"\x03",
     b"\x04",
     b"\x05",
     b"\x15",
+    b"\x17",
 )
-
-#: A piece of a line to draw: its text and SGR attributes (empty: plain).
-Span = tuple[str, tuple[str, ...]]
-
-
-def name_colour(name: str) -> str:
-    """A colour for C{name}: the same on every run and every machine."""
-    return NAME_COLOURS[zlib.crc32(name.casefold().encode()) % len(NAME_COLOURS)]
-
-
-def columns(line: str) -> int:
-    """How many terminal columns C{line} takes (wide East Asian chars take 2)."""
-    width = 0
-    for char in line:
-        if unicodedata.combining(char):
-            continue
-        width += 2 if unicodedata.east_asian_width(char) in "WF" else 1
-    return width
-
-
-def style_line(line: str, own_name: str) -> list[Span]:
-    """
-    Split a server line into coloured spans, recognising it by the shared
-    formats of L{twisted_chat.text}; a line of no known format stays plain.
-    """
-
-    def who(name: str) -> tuple[str, ...]:
-        colour = name_colour(name)
-        return (BOLD, colour) if name == own_name else (colour,)
-
-    if (fields := text.MESSAGE.parse(line)) is not None:
-        return [
-            ("<", ()),
-            (fields["name"], who(fields["name"])),
-            ("> " + fields["text"], ()),
-        ]
-    if (fields := text.PRIVATE_SENT.parse(line)) is not None:
-        return [
-            ("-> *", ()),
-            (fields["name"], who(fields["name"])),
-            ("* " + fields["text"], ()),
-        ]
-    if (fields := text.PRIVATE.parse(line)) is not None:
-        return [
-            ("*", (BOLD,)),
-            (fields["name"], who(fields["name"])),
-            ("* " + fields["text"], (BOLD,)),
-        ]
-    if text.ERROR.parse(line) is not None:
-        return [(line, (BOLD, RED))]
-    if any(f.parse(line) is not None for f in (*text.EVENT_FORMATS, text.WHO)):
-        return [(line, (NOTICE_COLOUR,))]
-    if (fields := text.ACTION.parse(line)) is not None:
-        return [
-            ("* ", ()),
-            (fields["name"], who(fields["name"])),
-            (" " + fields["text"], ()),
-        ]
-    if text.NOTICE.parse(line) is not None:
-        return [(line, (NOTICE_COLOUR,))]
-    return [(line, ())]
+_ALT = _key("ALT")
+# Ctrl- and Alt-Left/Right as xterm-like terminals send them (modifier 5 or 3).
+_WORD_LEFT_SEQUENCES = (b"\x1b[1;5D", b"\x1b[1;3D")
+_WORD_RIGHT_SEQUENCES = (b"\x1b[1;5C", b"\x1b[1;3C")
 
 
 class ChatTerminal(TerminalProtocol):
@@ -113,8 +65,13 @@ class ChatTerminal(TerminalProtocol):
     Guarantees: a line shown while someone types appears above the input
     line, and the half-typed line and its cursor position are drawn again
     unchanged; nothing is cleared at start; Left, Right, Home (Ctrl-A), End
-    (Ctrl-E), Backspace and Delete edit, Up and Down walk the history,
-    Ctrl-U clears the line, Ctrl-C and Ctrl-D call C{on_quit}.
+    (Ctrl-E), Backspace and Delete edit, Alt-B and Alt-F (or Ctrl-Left and
+    Ctrl-Right) move by word, Ctrl-W and Alt-Backspace delete the word
+    before the cursor, Up and Down walk the history, Ctrl-U clears the line,
+    Ctrl-C and Ctrl-D call C{on_quit}; any other key or escape sequence is
+    ignored, never typed. After a resize (L{terminalSize}) the input line is
+    drawn again, with no stale copy of it left above, also on terminals
+    that re-wrap what they show.
     """
 
     def __init__(
@@ -123,34 +80,59 @@ class ChatTerminal(TerminalProtocol):
         on_quit: Callable[[], None],
         colour: bool = True,
         width: Callable[[], int] | None = None,
+        clock: IReactorTime | None = None,
     ) -> None:
         self.on_line = on_line
         self.on_quit = on_quit
         self.colour = colour
         self.name = ""
+        self.input = InputLine()
         self._width = width or _terminal_width
-        self._chars: list[str] = []
-        self._cursor = 0
-        self._history: list[str] = []
-        self._history_position = 0
+        self._clock = clock
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._keys: dict[bytes, Callable[[], None]] = {
-            _key("LEFT_ARROW"): self._left,
-            _key("RIGHT_ARROW"): self._right,
-            _key("HOME"): self._home,
-            _CTRL_A: self._home,
-            _key("END"): self._end,
-            _CTRL_E: self._end,
-            _key("UP_ARROW"): self._older,
-            _key("DOWN_ARROW"): self._newer,
-            _key("BACKSPACE"): self._backspace,
-            b"\x08": self._backspace,
-            _key("DELETE"): self._delete,
-            _CTRL_U: self._clear,
+        # Where the terminal's cursor was left, and at what width: the
+        # column of the input's cursor, counted from the start of the prompt.
+        self._drawn_column = 0
+        self._drawn_width = 0
+        self._size_width: int | None = None
+        # Resizes waiting for the terminal's cursor report, and the lines
+        # held back meanwhile (see terminalSize).
+        self._reports_awaited = 0
+        self._held: list[list[Span]] = []
+        self._hold_timer: IDelayedCall | None = None
+        #: Whether this terminal re-wraps lines on a resize, once seen.
+        self.rewraps: bool | None = None
+        line = self.input
+        self._keys: dict[bytes, Callable[[], bool]] = {
+            _key("LEFT_ARROW"): line.left,
+            _key("RIGHT_ARROW"): line.right,
+            _key("HOME"): line.home,
+            _CTRL_A: line.home,
+            _key("END"): line.end,
+            _CTRL_E: line.end,
+            _key("UP_ARROW"): line.older,
+            _key("DOWN_ARROW"): line.newer,
+            _key("BACKSPACE"): line.backspace,
+            b"\x08": line.backspace,
+            _key("DELETE"): line.delete,
+            _CTRL_U: line.clear,
+            _CTRL_W: line.delete_word,
             b"\r": self._submit,
             b"\n": self._submit,
             _CTRL_C: self._quit,
             _CTRL_D: self._quit,
+        }
+        self._alt_keys: dict[bytes, Callable[[], bool]] = {
+            b"b": line.word_left,
+            b"B": line.word_left,
+            b"f": line.word_right,
+            b"F": line.word_right,
+            b"\x7f": line.delete_word,
+            b"\x08": line.delete_word,
+        }
+        self._sequences: dict[bytes, Callable[[], bool]] = {
+            **dict.fromkeys(_WORD_LEFT_SEQUENCES, line.word_left),
+            **dict.fromkeys(_WORD_RIGHT_SEQUENCES, line.word_right),
         }
 
     # What the session calls
@@ -162,12 +144,12 @@ class ChatTerminal(TerminalProtocol):
     @property
     def typed(self) -> str:
         """The line being typed."""
-        return "".join(self._chars)
+        return self.input.text
 
     @property
     def cursor(self) -> int:
         """Where the cursor is in L{typed}."""
-        return self._cursor
+        return self.input.cursor
 
     def show(self, line: str) -> None:
         """Print a server line above the input line."""
@@ -195,8 +177,9 @@ class ChatTerminal(TerminalProtocol):
 
     def leave_screen(self) -> None:
         """Erase the input line, so the shell prompt starts on a clean line."""
+        self._release_held()
         self.terminal.write(b"\r")
-        self.terminal.eraseLine()
+        self.terminal.eraseToDisplayEnd()
 
     # Twisted's hooks
 
@@ -204,91 +187,120 @@ class ChatTerminal(TerminalProtocol):
         self._draw_input()
 
     def keystrokeReceived(self, keyID: bytes, modifier: object) -> None:
-        handler = self._keys.get(keyID)
-        if handler is not None:
-            handler()
+        if modifier == _ALT:
+            # Alt and a key, or Esc then a key: a command or nothing, never text.
+            self._edit(self._alt_keys.get(keyID))
+        elif keyID in self._keys:
+            self._edit(self._keys[keyID])
         elif len(keyID) == 1 and (keyID >= b" " and keyID != b"\x7f"):
             typed = self._decoder.decode(keyID)
-            for char in typed:
-                if unicodedata.category(char) != "Cc":
-                    self._chars.insert(self._cursor, char)
-                    self._cursor += 1
-            if typed:
+            text = "".join(c for c in typed if unicodedata.category(c) != "Cc")
+            if self.input.insert(text):
                 self._draw_input()
+
+    def unhandledControlSequence(self, seq: bytes) -> None:
+        # Ctrl-Left and the like; any other sequence is ignored, never typed.
+        self._edit(self._sequences.get(seq))
+
+    def terminalSize(self, width: int, height: int) -> None:
+        """
+        The window is now C{width} columns wide: draw the input line again.
+
+        A terminal that re-wraps on a resize (most do now) has split the old
+        input line over several rows, the cursor on one of them; one that
+        does not has cut it, the cursor at the right margin. Only the
+        terminal knows which, so when it matters (the cursor was beyond the
+        new width) we ask it where its cursor is, hold the conversation's
+        lines until it answers, and then erase the rows the old line took.
+        """
+        self._size_width = width
+        column = self._drawn_column
+        if column >= width > 0 and self._drawn_width > width:
+            self._reports_awaited += 1
+            report = defer.maybeDeferred(self.terminal.reportCursorPosition)
+            report.addCallback(self._cursor_reported, column, width)
+            self._hold_for_report()
+        self._draw_input()
 
     # Editing
 
-    def _left(self) -> None:
-        self._move(self._cursor - 1)
-
-    def _right(self) -> None:
-        self._move(self._cursor + 1)
-
-    def _home(self) -> None:
-        self._move(0)
-
-    def _end(self) -> None:
-        self._move(len(self._chars))
-
-    def _move(self, position: int) -> None:
-        position = max(0, min(position, len(self._chars)))
-        if position != self._cursor:
-            self._cursor = position
+    def _edit(self, change: Callable[[], bool] | None) -> None:
+        if change is not None and change():
             self._draw_input()
 
-    def _backspace(self) -> None:
-        if self._cursor:
-            self._cursor -= 1
-            del self._chars[self._cursor]
-            self._draw_input()
-
-    def _delete(self) -> None:
-        if self._cursor < len(self._chars):
-            del self._chars[self._cursor]
-            self._draw_input()
-
-    def _clear(self) -> None:
-        self._replace("")
-
-    def _older(self) -> None:
-        if self._history_position > 0:
-            self._history_position -= 1
-            self._replace(self._history[self._history_position])
-
-    def _newer(self) -> None:
-        if self._history_position < len(self._history):
-            self._history_position += 1
-            self._replace(
-                self._history[self._history_position]
-                if self._history_position < len(self._history)
-                else ""
-            )
-
-    def _replace(self, line: str) -> None:
-        self._chars = list(line)
-        self._cursor = len(self._chars)
-        self._draw_input()
-
-    def _submit(self) -> None:
-        line = self.typed
-        self._chars, self._cursor = [], 0
-        if line.strip() and (not self._history or self._history[-1] != line):
-            self._history.append(line)
-            del self._history[:-HISTORY_LIMIT]
-        self._history_position = len(self._history)
+    def _submit(self) -> bool:
+        line = self.input.submit()
         self._draw_input()
         if line.strip():
             self.on_line(line)
+        return False
 
-    def _quit(self) -> None:
+    def _quit(self) -> bool:
         self.on_quit()
+        return False
+
+    # After a resize
+
+    def _cursor_reported(
+        self, position: tuple[int, int], column: int, width: int
+    ) -> None:
+        """
+        Right after the resize to C{width}, the terminal's cursor was at
+        C{position}; before it, at C{column} of the input line.
+        """
+        x, _ = position
+        rewrapped, cut = column % width, width - 1
+        if x == rewrapped != cut:
+            self.rewraps = True
+        elif x == cut != rewrapped:
+            self.rewraps = False
+        # The rows above the cursor's that hold the start of the old line.
+        stale = column // width if x == rewrapped and self.rewraps else 0
+        if stale:
+            self.terminal.cursorUp(stale)
+            self._draw_input()
+        self._reports_awaited = max(0, self._reports_awaited - 1)
+        if not self._reports_awaited:
+            self._release_held()
+
+    def _hold_for_report(self) -> None:
+        if self._hold_timer is not None and self._hold_timer.active():
+            self._hold_timer.cancel()
+        self._hold_timer = self._reactor().callLater(
+            CURSOR_REPORT_SECONDS, self._report_overdue
+        )
+
+    def _report_overdue(self) -> None:
+        """The terminal does not answer: show the lines anyway."""
+        self._hold_timer = None
+        self._reports_awaited = 0
+        self._release_held()
+
+    def _release_held(self) -> None:
+        if self._hold_timer is not None and self._hold_timer.active():
+            self._hold_timer.cancel()
+        self._hold_timer = None
+        held, self._held = self._held, []
+        for spans in held:
+            self._above(spans)
+
+    def _reactor(self) -> IReactorTime:
+        if self._clock is None:
+            from twisted.internet import reactor
+
+            self._clock = reactor
+        assert self._clock is not None
+        return self._clock
 
     # Drawing
 
     def _above(self, spans: list[Span]) -> None:
+        if self._reports_awaited:
+            self._held.append(spans)
+            return
         terminal = self.terminal
         terminal.write(b"\r")
-        terminal.eraseLine()
+        terminal.eraseToDisplayEnd()
         self._write_spans(spans)
         terminal.write(b"\r\n")
         self._draw_input()
@@ -303,25 +315,32 @@ class ChatTerminal(TerminalProtocol):
                 self.terminal.write(piece.encode("utf-8"))
 
     def _draw_input(self) -> None:
-        """Draw prompt and input, scrolled sideways to keep the cursor in view."""
-        prompt = self.prompt
-        room = max(8, self._width() - columns(prompt) - 1)
+        """
+        Draw prompt and input on the cursor's row, scrolled sideways to keep
+        the cursor in view, and erase everything below it (what a narrowed
+        window re-wrapped there).
+        """
+        prompt, chars, cursor = self.prompt, self.input.chars, self.input.cursor
+        width = self._size_width or self._width()
+        room = max(8, width - columns(prompt) - 1)
         start = 0
-        while columns("".join(self._chars[start : self._cursor])) >= room:
+        while columns("".join(chars[start:cursor])) >= room:
             start += 1
         visible = ""
-        for char in self._chars[start:]:
+        for char in chars[start:]:
             if columns(visible + char) > room:
                 break
             visible += char
         terminal = self.terminal
         terminal.write(b"\r")
-        terminal.eraseLine()
+        terminal.eraseToDisplayEnd()
         self._write_spans([(prompt, (BOLD,))])
         terminal.write(visible.encode("utf-8"))
-        after = columns(visible[self._cursor - start :])
+        after = columns(visible[cursor - start :])
         if after:
             terminal.cursorBackward(after)
+        self._drawn_column = columns(prompt) + columns(visible) - after
+        self._drawn_width = width
 
 
 def _terminal_width() -> int:

@@ -1,0 +1,241 @@
+"""
+The client's session in memory: connections over StringTransports, time on a
+Clock. Reconnection's back-off, quitting at once, and whose word our name is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer, error, task
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from twisted_chat import text
+from twisted_chat.client_session import (
+    STABLE_SECONDS,
+    Backoff,
+    ChatSession,
+    NameTracker,
+    ServerConnection,
+)
+
+WELCOME = text.WELCOME.format(server="Team Chat", name="guest1", count=1)
+
+
+class FakeServer:
+    """An endpoint whose connections are StringTransports, or refused."""
+
+    def __init__(self) -> None:
+        self.connections: list[tuple[ServerConnection, StringTransport]] = []
+        self.refusing = False
+        self.hanging: defer.Deferred[Protocol] | None = None
+        self.cancelled = 0
+
+    def endpoint(self) -> FakeServer:
+        return self
+
+    def connect(self, factory: Factory) -> defer.Deferred[Protocol]:
+        if self.refusing:
+            return defer.fail(error.ConnectionRefusedError())
+        if self.hanging is not None:
+            self.hanging = defer.Deferred(lambda d: self._cancel())
+            return self.hanging
+        protocol = factory.buildProtocol(None)
+        assert isinstance(protocol, ServerConnection)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.connections.append((protocol, transport))
+        return defer.succeed(protocol)
+
+    def _cancel(self) -> None:
+        self.cancelled += 1
+
+    @property
+    def last(self) -> ServerConnection:
+        return self.connections[-1][0]
+
+    def sent(self) -> list[str]:
+        """Every line the client sent on the last connection."""
+        return self.connections[-1][1].value().decode().splitlines()
+
+    def say(self, *lines: str) -> None:
+        self.last.dataReceived(b"".join(text.encode_line(line) for line in lines))
+
+    def close(self) -> None:
+        self.last.connectionLost(Failure(error.ConnectionDone()))
+
+
+class Notes:
+    """A Screen that keeps everything."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self.notices: list[str] = []
+        self.names: list[str] = []
+
+    def show(self, line: str) -> None:
+        self.shown.append(line)
+
+    def show_own(self, line: str) -> None:
+        self.shown.append(f"own: {line}")
+
+    def notice(self, line: str) -> None:
+        self.notices.append(line)
+
+    def set_name(self, name: str) -> None:
+        self.names.append(name)
+
+
+def start(
+    nick: str | None = None, reconnect: bool = True
+) -> tuple[ChatSession, FakeServer, task.Clock, Notes, defer.Deferred[Any]]:
+    clock = task.Clock()
+    server = FakeServer()
+    session = ChatSession(
+        clock, "chat-host", 5000, nick, reconnect, endpoint=server.endpoint
+    )
+    notes = Notes()
+    session.screen = notes
+    connected = defer.ensureDeferred(session.connect())
+    assert connected.called
+    return session, server, clock, notes, defer.ensureDeferred(session.converse())
+
+
+def delays(notes: Notes) -> list[str]:
+    return [note.rsplit(" in ", 1)[1] for note in notes.notices if " in " in note]
+
+
+def test_backoff_doubles_up_to_thirty_seconds_and_stays() -> None:
+    backoff = Backoff()
+    assert [backoff.next_delay() for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    backoff.reset()
+    assert backoff.next_delay() == 1
+
+
+def test_a_server_that_refuses_us_is_asked_less_and_less_often() -> None:
+    """'! Server full' then a close, before any welcome: a failed attempt."""
+    _session, server, clock, notes, _ = start()
+    for _ in range(6):
+        server.say("! Server full (1 clients); try again later.")
+        server.close()
+        attempts = len(server.connections)
+        delay = float(delays(notes)[-1].removesuffix(" s"))
+        clock.advance(delay - 0.01)
+        assert len(server.connections) == attempts  # not a moment early
+        clock.advance(0.01)
+        assert len(server.connections) == attempts + 1
+    assert delays(notes) == ["1 s", "2 s", "4 s", "8 s", "16 s", "30 s"]
+
+
+def test_failed_connects_and_refusals_share_one_backoff() -> None:
+    _session, server, clock, notes, _ = start()
+    server.close()
+    server.refusing = True
+    for delay in (1, 2, 4):
+        clock.advance(delay)
+    server.refusing = False
+    clock.advance(8)
+    server.say("! Too many connections from 127.0.0.1 (at most 20); try again later.")
+    server.close()
+    assert delays(notes) == ["1 s", "2 s", "4 s", "8 s", "16 s"]
+    assert (
+        notes.notices[1] == "-- cannot reconnect (connection refused); retrying in 2 s"
+    )
+
+
+def test_only_a_connection_admitted_and_kept_resets_the_backoff() -> None:
+    _session, server, clock, notes, _ = start()
+    server.close()  # 1 s
+    clock.advance(1)
+    server.say(WELCOME)
+    clock.advance(STABLE_SECONDS - 1)
+    server.close()  # admitted, then dropped (a kick) within 10 s: 2 s
+    clock.advance(2)
+    server.say(WELCOME)
+    assert notes.notices[-1] == "-- reconnected to chat-host:5000"
+    clock.advance(STABLE_SECONDS)
+    server.close()  # it stayed: back to 1 s
+    assert delays(notes) == ["1 s", "2 s", "1 s"]
+
+
+def test_quitting_during_the_wait_ends_at_once() -> None:
+    session, server, clock, notes, conversation = start()
+    server.close()
+    clock.advance(1)
+    server.close()
+    assert delays(notes)[-1] == "2 s"
+    session.quit()
+    assert conversation.called and conversation.result is False
+    assert clock.getDelayedCalls() == []  # the wait was cancelled, not left to run
+    clock.advance(60)
+    assert len(server.connections) == 2
+
+
+def test_quitting_during_a_connection_attempt_ends_at_once() -> None:
+    session, server, clock, _notes, conversation = start()
+    server.hanging = defer.Deferred()
+    server.close()
+    clock.advance(1)
+    assert not conversation.called
+    session.quit()
+    assert server.cancelled == 1
+    assert conversation.called and conversation.result is False
+
+
+def test_typing_quit_while_disconnected_ends_at_once() -> None:
+    session, server, clock, _, conversation = start()
+    server.close()
+    session.typed("/quit")
+    assert conversation.called and conversation.result is False
+    assert clock.getDelayedCalls() == []
+
+
+def test_our_name_comes_only_from_the_welcome_and_our_own_nick() -> None:
+    """
+    A line that looks like the server's answer but is not an answer to us
+    (someone's action, a MOTD line, an answer we never asked for) is shown,
+    and our name stays.
+    """
+    session, server, _clock, notes, _ = start(nick="alice")
+    assert server.sent() == ["/nick alice"]
+    server.say(WELCOME, text.WELCOME.format(server="x", name="mallory", count=2))
+    assert session.name == "guest1"
+    server.say(
+        text.YOUR_NAME.format(name="eve"),  # not what we asked for
+        text.YOUR_NAME.format(name="alice"),
+        "* You are now known as eve",  # the old format, from anyone's /me
+    )
+    assert (session.name, notes.names) == ("alice", ["guest1", "alice"])
+    session.typed("/nick bob")
+    server.say(text.YOUR_NAME.format(name="eve"), text.YOUR_NAME.format(name="bob"))
+    server.say(text.YOUR_NAME.format(name="alice"))  # answered already: not again
+    assert (session.name, session.names.wanted) == ("bob", "bob")
+
+
+def test_after_a_reconnection_we_ask_for_the_name_last_confirmed() -> None:
+    session, server, clock, _, _ = start(nick="alice")
+    server.say(WELCOME, text.YOUR_NAME.format(name="alice"))
+    session.typed("/nick eve")
+    server.say("! The name eve is taken.")
+    server.close()
+    clock.advance(1)
+    assert server.sent() == ["/nick alice"]
+
+
+def test_the_welcome_counts_only_as_the_first_line() -> None:
+    tracker = NameTracker(None)
+    assert tracker.line_received(WELCOME, first=True)
+    assert not tracker.line_received(
+        text.WELCOME.format(server="x", name="eve", count=1), first=False
+    )
+    assert not tracker.line_received("<guest1> hi", first=True)
+    assert tracker.name == "guest1"
+
+
+def test_a_session_that_may_not_reconnect_says_the_server_ended_it() -> None:
+    _, server, _, notes, conversation = start(reconnect=False)
+    server.close()
+    assert conversation.called and conversation.result is True
+    assert notes.notices == []
