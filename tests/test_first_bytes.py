@@ -156,3 +156,13 @@ def test_in_character_mode_room_lines_go_above_the_half_typed_line() -> None:
     assert telnet.transport.value() == b"hal\r\x1b[K<guest1> hi\r\nhal"
     telnet.protocol.dataReceived(b"f\r\0")
     assert telnet.transport.value().endswith(b"half\r\n")
+
+
+def test_a_connection_that_leaves_before_the_probe_time_never_joins() -> None:
+    factory, clock = make_factory()
+    silent = LineConnection(factory, join=False)
+    silent.protocol.connectionLost()
+    clock.advance(PROBE_SECONDS)
+    assert len(factory.room) == 0
+    assert not factory.connections
+    assert silent.transport.value() == b""

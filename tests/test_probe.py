@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from twisted.internet.task import Clock
 
-from twisted_chat.probe import HTTP_ANSWER, TLS_ALERT, Kind, classify
+from twisted_chat.probe import (
+    HTTP_ANSWER,
+    PROBE_SECONDS,
+    TLS_ALERT,
+    Kind,
+    ProbeTimer,
+    classify,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +59,18 @@ def test_the_tls_answer_is_a_fatal_alert_record() -> None:
     assert (content_type, major, minor) == (21, 3, 1)
     assert int.from_bytes(length, "big") == len(TLS_ALERT) - 5 == 2
     assert TLS_ALERT[5] == 2  # fatal
+
+
+def test_the_probe_timer_calls_each_callback_after_the_probe_time_in_order() -> None:
+    clock = Clock()
+    timer = ProbeTimer(clock)  # type: ignore[arg-type]
+    called: list[str] = []
+    timer.start(lambda: called.append("first"))
+    clock.advance(PROBE_SECONDS / 2)
+    timer.start(lambda: called.append("second"))
+    assert len(clock.getDelayedCalls()) == 1  # one timed call for everyone
+    clock.advance(PROBE_SECONDS / 2)
+    assert called == ["first"]
+    clock.advance(PROBE_SECONDS / 2)
+    assert called == ["first", "second"]
+    assert clock.getDelayedCalls() == []

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import enum
 import re
+from collections import deque
+from collections.abc import Callable
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 #: How long a new connection has to show what it is before it is taken
 #: for a chat client that has not typed yet. Browsers and TLS clients send
@@ -97,3 +101,37 @@ HTTP_ANSWER = (
 #: What a TLS client gets: a fatal "handshake failure" alert, the one TLS
 #: answer every TLS library reports as a failed handshake.
 TLS_ALERT = b"\x15\x03\x01\x00\x02\x02\x28"
+
+
+class ProbeTimer:
+    """
+    Calls each callback given to L{start} L{PROBE_SECONDS} later, in the
+    order given, with one timed call for all of them.
+
+    A DelayedCall per connection would cost about 600 bytes each while it
+    waits: 6 MB at the moment 10,000 clients connect. A callback cannot be
+    cancelled: it is called anyway, and must do nothing when it is no
+    longer wanted.
+    """
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
+        self._waiting: deque[tuple[float, Callable[[], None]]] = deque()
+        self._call: IDelayedCall | None = None
+
+    def start(self, callback: Callable[[], None]) -> None:
+        """Call C{callback} in L{PROBE_SECONDS}."""
+        self._waiting.append((self._clock.seconds() + PROBE_SECONDS, callback))
+        if self._call is None:
+            self._call = self._clock.callLater(PROBE_SECONDS, self._fire)
+
+    def _fire(self) -> None:
+        self._call = None
+        now = self._clock.seconds()
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= now:
+            waiting.popleft()[1]()
+        if waiting:
+            self._call = self._clock.callLater(
+                max(waiting[0][0] - now, 0.0), self._fire
+            )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet import error
-from twisted.internet.interfaces import IDelayedCall, ITCPTransport
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.protocols.basic import LineReceiver
@@ -27,7 +27,7 @@ from twisted_chat.commands import (
 )
 from twisted_chat.flood import FloodControl, Verdict
 from twisted_chat.outbound import OutboundQueue
-from twisted_chat.probe import HTTP_ANSWER, PROBE_SECONDS, TLS_ALERT, Kind, classify
+from twisted_chat.probe import HTTP_ANSWER, TLS_ALERT, Kind, classify
 from twisted_chat.telnet import TelnetServerSide, apply_edits
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         # Made when the first telnet command (byte 255) arrives.
         self._telnet: TelnetServerSide | None = None
         # Until the connection has shown it is a chat client: its first bytes.
-        self._probe: IDelayedCall | None = None
+        self._probing = False
         self._probed = b""
         self._probes = 0
         self._joined = False
@@ -238,15 +238,14 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self.callLater = factory.clock.callLater  # type: ignore[assignment]
         factory.connection_opened(self)
         factory.throttle.add(self, transport)  # type: ignore[arg-type]
-        self._probe = self.callLater(PROBE_SECONDS, self._probe_ended)
+        self._probing = True
+        factory.probe_timer.start(self._probe_ended)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._closing = True
         if not self._admitted:
             return
-        if self._probe is not None:
-            self._probe.cancel()
-            self._probe = None
+        self._probing = False
         self.setTimeout(None)
         self.factory.disconnects[self._close_reason or _reason_name(reason)] += 1
         self.factory.throttle.remove(self)
@@ -266,28 +265,29 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
-        if self._probe is not None:
+        if self._probing:
             self._probed += data
             kind = classify(self._probed)
             if kind is Kind.UNSURE:
                 return
-            self._probe.cancel()
             self._admit(kind)
             return
         self._receive(data)
 
     def _probe_ended(self) -> None:
         """The first bytes took their time: a chat client, or still unsure."""
+        if not self._probing or self._closing:
+            return  # it spoke, or left, in the meantime
         self._probes += 1
         unsure = self._probed and classify(self._probed) is Kind.UNSURE
         if unsure and self._probes < MOST_PROBES:
-            self._probe = self.callLater(PROBE_SECONDS, self._probe_ended)
+            self.factory.probe_timer.start(self._probe_ended)
             return
         self._admit(Kind.CHAT)
 
     def _admit(self, kind: Kind) -> None:
         """Join the room (a chat client) or answer a stranger and close."""
-        self._probe = None
+        self._probing = False
         first, self._probed = self._probed, b""
         if kind is not Kind.CHAT:
             self._limit_hit(

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted_chat.backpressure import ReadThrottle
 from twisted_chat.flood import FLOOD_DISCONNECT_SECONDS
 from twisted_chat.limitlog import LimitLog
+from twisted_chat.probe import ProbeTimer
 from twisted_chat.protocol import ChatProtocol
 from twisted_chat.room import Room
 
@@ -96,6 +97,8 @@ class ChatFactory(ServerFactory):
         self.limit_hits: Counter[str] = Counter()
         self.disconnects: Counter[str] = Counter()
         self.limit_log = LimitLog(self.clock, Logger(namespace="twisted_chat.protocol"))
+        #: When each new connection's time to show what it is runs out.
+        self.probe_timer = ProbeTimer(self.clock)
         self._refusals_logged: dict[str | None, dict[str, list[float]]] = {}
         self._empty_waiters: list[Deferred[None]] = []
 
