@@ -87,9 +87,12 @@ def test_every_timing_mark_is_answered_after_the_data_before_it() -> None:
         assert telnet.order == [
             ("data", b"x\n\x15"),
             ("sent", bytes([IAC, WILL, TM])),
+            ("sent", b"\r\n"),  # after the "^C" the client's terminal shows
         ]
     telnet.feed(bytes([IAC, DONT, TM]))
-    assert telnet.take_sent() == bytes([IAC, WILL, TM]) * 3
+    assert telnet.take_sent() == (bytes([IAC, WILL, TM]) + b"\r\n") * 3
+    telnet.feed(bytes([IAC, DO, TM]))  # a timing mark without an interrupt
+    assert telnet.take_sent() == bytes([IAC, WILL, TM])
 
 
 def test_unsupported_options_are_refused_exactly_once() -> None:

@@ -181,6 +181,8 @@ class TelnetServerSide(telnet.Telnet):
         # the middle of a UTF-8 sequence.
         self._tail = b""
         self._after_cr = False
+        # An interrupt in line mode whose timing mark is not answered yet.
+        self._interrupted = False
         self.echoing = False
         # What the person has typed on the current line, as echoed.
         self._echoed = bytearray()
@@ -227,6 +229,11 @@ class TelnetServerSide(telnet.Telnet):
             # Not an option with a state: each DO asks for one mark, and the
             # client discards our output until it gets it (RFC 860).
             self._write(telnet.IAC + telnet.WILL + TIMING_MARK)
+            if self._interrupted:
+                # The client's terminal shows "^C" with the cursor after it:
+                # what the room says next starts on a line of its own.
+                self._interrupted = False
+                self._write(b"\r\n")
             return
         super().telnet_DO(option)
 
@@ -320,6 +327,7 @@ class TelnetServerSide(telnet.Telnet):
             out.append(replaced)
         elif command in (_IP, _BRK, _ABORT, _SUSP, _EL):
             out.append(KILL_LINE)
+            self._interrupted = command != _EL and not self.echoing
         elif command == _EC:
             out.append(DELETE)
         elif command == _AYT:
