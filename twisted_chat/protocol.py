@@ -445,8 +445,6 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             block = block.replace(b"\r\n", b"\n").removesuffix(b"\r")
         if max(map(len, raws)) > self.MAX_LENGTH or may_hold_commands(block):
             return False
-        if not block.isascii() and not _is_utf8(block):
-            return False
         lines = text.plain_lines(block)
         if lines is None or not self._flood_control().accept_all(len(lines)):
             return False

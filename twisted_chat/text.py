@@ -233,7 +233,7 @@ _C0_AND_DEL = bytes([*range(0x0A), *range(0x0B, 0x20), 0x7F])
 def plain_lines(block: bytes) -> list[str] | None:
     """
     The lines of C{block} (separated by LF), decoded, if every one is
-    already clean and not blank; else L{None}.
+    valid UTF-8, already clean and not blank; else L{None}.
 
     Guarantees: when a list is returned, it holds exactly what
     L{clean_text} makes of each line, and no line of it is blank. Costs a
@@ -244,8 +244,12 @@ def plain_lines(block: bytes) -> list[str] | None:
     if len(block.translate(None, _C0_AND_DEL)) != len(block):
         return None
     # Decoding the block at once equals decoding line by line: a newline
-    # is never part of a UTF-8 sequence, so it ends any invalid one.
-    decoded = block.decode("utf-8", "replace")
+    # is never part of a UTF-8 sequence. A line that is not UTF-8 is
+    # refused, one by one, by the caller's slow path.
+    try:
+        decoded = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
     # The newline before a line is the white space before a lone selector.
     if not block.isascii() and not (
         _unchanged_outside_the_bmp(block)
