@@ -63,8 +63,11 @@ class ChatDaemon:
         *options: str,
         descriptor_limit: int | None = None,
         env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
+        #: A command twistd runs under (it must exec it), e.g. ip netns exec.
+        self.prefix = tuple(prefix)
         self.descriptor_limit = descriptor_limit
         self.env = env or {}
         self.log_path = workdir / "twistd.log"
@@ -78,6 +81,7 @@ class ChatDaemon:
             () if has_port else ("--port", "tcp:0:interface=127.0.0.1:backlog=1024")
         )
         command = [
+            *self.prefix,
             bin_command("twistd"),
             "-n",
             "--pidfile=",
@@ -217,10 +221,14 @@ class LineClient:
             return False
         if not chunk:
             raise ConnectionError("server closed the connection")
+        self._take(chunk)
+        return True
+
+    def _take(self, chunk: bytes) -> None:
+        """Add a received chunk to L{lines}, keeping any unfinished line."""
         self.buffer += chunk
         *complete, self.buffer = self.buffer.split(b"\r\n")
         self.lines.extend(line.decode("utf-8") for line in complete)
-        return True
 
     def poll(self) -> bool:
         """Take in what has arrived, hardly waiting; False once it is closed."""

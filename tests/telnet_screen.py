@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 
 import pexpect
@@ -248,24 +247,13 @@ class BytePeer(LineClient):
         self.received = bytearray()
         self.raw_lines: list[bytes] = []
 
-    def _read_some(self, deadline: float) -> bool:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(65536)
-        except TimeoutError:
-            return False
-        if not chunk:
-            raise ConnectionError("server closed the connection")
+    def _take(self, chunk: bytes) -> None:
         self.received += chunk
         self.buffer += chunk
         *complete, self.buffer = self.buffer.split(b"\r\n")
         self.raw_lines.extend(complete)
         # Never raises on bytes that are not UTF-8: the raw lines show them.
         self.lines.extend(line.decode("utf-8", "backslashreplace") for line in complete)
-        return True
 
     def join(self) -> str:
         """Read the greeting; the name it gives."""

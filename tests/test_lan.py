@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ChatDaemon, bin_command, run_command, wait_for
+from tests.support import ChatDaemon, run_command, wait_for
 from tests.telnet_screen import NcUser, TelnetScreen, require_tools
 from twisted_chat import text
 
@@ -83,38 +83,12 @@ def lan() -> Iterator[Lan]:
             ip("netns", "delete", namespace)
 
 
-class NamespacedDaemon(ChatDaemon):
-    """L{ChatDaemon} started inside a network namespace, on all interfaces."""
-
-    def __init__(self, workdir: Path, namespace: str) -> None:
-        super().__init__(workdir, "--port", "tcp:0")
-        self.namespace = namespace
-
-    def start(self) -> NamespacedDaemon:
-        command = [
-            *("ip", "netns", "exec", self.namespace),  # it execs: the pid is twistd's
-            bin_command("twistd"),
-            "-n",
-            "--pidfile=",
-            "--logfile",
-            str(self.log_path),
-            "chat",
-            "--server-name",
-            "testhost",
-            *self.options,
-        ]
-        self.process = subprocess.Popen(
-            command,
-            cwd=self.workdir,
-            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.port = int(
-            wait_for(self._listening_port, what="the daemon to listen").group(1)
-        )
-        return self
+def namespaced_daemon(workdir: Path, namespace: str) -> ChatDaemon:
+    """The daemon inside a network namespace, listening on all interfaces."""
+    # ip netns exec execs twistd, so the pid is twistd's.
+    return ChatDaemon(
+        workdir, "--port", "tcp:0", prefix=("ip", "netns", "exec", namespace)
+    )
 
 
 def test_telnet_and_nc_from_another_machine_chat_both_ways(
@@ -126,7 +100,7 @@ def test_telnet_and_nc_from_another_machine_chat_both_ways(
     first line, nc's lines, a Ctrl-C and /who all work as on loopback.
     """
     require_tools("telnet", "nc")
-    daemon = NamespacedDaemon(tmp_path, lan.server)
+    daemon = namespaced_daemon(tmp_path, lan.server)
     opened: list[TelnetScreen | NcUser] = []
     try:
         daemon.start()
