@@ -30,6 +30,8 @@ SAMPLE_FIELDS = {
     "burst": 20,
     "length": 2048,
     "word": "nick",
+    "room": "dev.Team-2_x",
+    "time": "2026-11-30 21:30",
 }
 
 NAMES = st.from_regex(NAME_RULE, fullmatch=True).filter(lambda n: not is_reserved(n))

@@ -276,6 +276,10 @@ def plain_number(value: float) -> str:
 #: A name, as the server allows it and as a line format parses it: 1 to 24
 #: ASCII letters, digits, "_", "-" or ".".
 NAME_PATTERN = r"[A-Za-z0-9_.\-]{1,24}"
+#: A room's name, without the "#" it is shown with: 1 to 32 of the same.
+ROOM_PATTERN = r"[A-Za-z0-9_.\-]{1,32}"
+#: When a line of history was said: "21:30" today, else "2026-11-30 21:30".
+TIME_PATTERN = r"(?:\d{4}-\d\d-\d\d )?\d\d:\d\d"
 
 _FIELD = re.compile(r"\{(\w+)\}")
 # What each field may match when a line is parsed back (client side).
@@ -283,6 +287,8 @@ _FIELD_PATTERNS = {
     "name": NAME_PATTERN,
     "old": NAME_PATTERN,
     "new": NAME_PATTERN,
+    "room": ROOM_PATTERN,
+    "time": TIME_PATTERN,
     # Anything but a line break, spaces included, but not empty.
     "server": ".+?",
     "text": ".*",
@@ -375,6 +381,22 @@ WELCOME = LineFormat(
 )
 YOUR_NAME = LineFormat("*** You are now known as {name}")
 WHO = LineFormat("*** {count} here: {text}")
+#: /who ROOM, for a room other than your own.
+WHO_IN = LineFormat("*** {count} in #{room}: {text}")
+#: After the greeting and after /join: the room you are in now.
+NOW_IN = LineFormat("*** You are in #{room}: {count} here")
+TOPIC_IS = LineFormat("*** Topic of #{room}: {text}")
+TOPIC_SET = LineFormat("*** {name} set the topic: {text}")
+TOPIC_CLEARED = LineFormat("*** {name} cleared the topic")
+#: The answer to /rooms: a head, then one line per room.
+ROOMS = LineFormat("*** {count} rooms:")
+ROOM_ENTRY = LineFormat("***   #{room}: {count} here")
+ROOM_ENTRY_TOPIC = LineFormat("***   #{room}: {count} here; topic: {text}")
+#: History replayed (on joining a room, or /history): a head, then each line
+#: with the time it was said, in a shape no live line has.
+HISTORY = LineFormat("*** The last {count} lines of #{room}:")
+HISTORY_SAID = LineFormat("*** [{time}] <{name}> {text}")
+HISTORY_ACTED = LineFormat("*** [{time}] * {name} {text}")
 #: The answer to /limits; {rate} may be a decimal (L{plain_number}); 0 is off.
 LIMITS = LineFormat(
     "*** Limits: {rate} lines a second, bursts of {burst}, {length} bytes a line"
@@ -397,6 +419,8 @@ CLIENT_NOTICE = LineFormat("-- {text}")
 
 #: The formats that carry what a person said.
 SAID_FORMATS = (MESSAGE, ACTION, PRIVATE, PRIVATE_SENT)
+#: The server's replay of what people said earlier.
+HISTORY_FORMATS = (HISTORY_SAID, HISTORY_ACTED)
 #: The formats only the server produces, in the order a parser should try
 #: them: each specific one before the catch-all it also matches (NOTICE,
 #: ERROR).
@@ -409,6 +433,17 @@ SERVER_FORMATS = (
     LEFT,
     RENAMED,
     WHO,
+    WHO_IN,
+    NOW_IN,
+    TOPIC_IS,
+    TOPIC_SET,
+    TOPIC_CLEARED,
+    ROOMS,
+    ROOM_ENTRY_TOPIC,
+    ROOM_ENTRY,
+    HISTORY,
+    HISTORY_SAID,
+    HISTORY_ACTED,
     NOTICE,
     SLOW_DOWN,
     LINE_TOO_LONG,
