@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ChatDaemon
+from tests.support import LOOPBACK_PORT, ChatDaemon
 
 
 @pytest.fixture
@@ -27,12 +27,14 @@ def start_daemon(tmp_path: Path) -> Iterator[type[ChatDaemon]]:
         *options: str,
         descriptor_limit: int | None = None,
         env: dict[str, str] | None = None,
+        default_port: str | None = LOOPBACK_PORT,
     ) -> ChatDaemon:
         running = ChatDaemon(
             tmp_path / f"d{len(started)}",
             *options,
             descriptor_limit=descriptor_limit,
             env=env,
+            default_port=default_port,
         )
         running.workdir.mkdir()
         started.append(running)

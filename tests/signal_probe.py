@@ -21,7 +21,7 @@ from twisted.internet import reactor
 from twisted.logger import ILogObserver, LogEvent, Logger, globalLogPublisher
 from zope.interface import provider
 
-from twisted_chat.signals import move_shutdown_handlers
+from twisted_chat.daemon.signals import move_shutdown_handlers
 
 inside: list[str] = []
 after: list[str] = []

@@ -52,9 +52,17 @@ def bin_command(name: str) -> str:
     return found
 
 
+#: Where a L{ChatDaemon} listens unless told otherwise: a free loopback port.
+LOOPBACK_PORT = "tcp:0:interface=127.0.0.1:backlog=1024"
+
+
 class ChatDaemon:
     """
     C{twistd -n chat} as a child process, listening on a free loopback port.
+
+    It is given C{--port default_port} unless its options name a port;
+    with C{default_port=None}, only where the options (or the configuration
+    file they name) say.
     """
 
     def __init__(
@@ -64,8 +72,10 @@ class ChatDaemon:
         descriptor_limit: int | None = None,
         env: dict[str, str] | None = None,
         prefix: Sequence[str] = (),
+        default_port: str | None = LOOPBACK_PORT,
     ) -> None:
         self.workdir = workdir
+        self.default_port = default_port
         #: A command twistd runs under (it must exec it), e.g. ip netns exec.
         self.prefix = tuple(prefix)
         self.descriptor_limit = descriptor_limit
@@ -78,7 +88,9 @@ class ChatDaemon:
     def start(self) -> ChatDaemon:
         has_port = any(o == "--port" or o.startswith("--port=") for o in self.options)
         port_options = (
-            () if has_port else ("--port", "tcp:0:interface=127.0.0.1:backlog=1024")
+            ("--port", self.default_port)
+            if self.default_port is not None and not has_port
+            else ()
         )
         command = [
             *self.prefix,

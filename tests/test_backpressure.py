@@ -6,7 +6,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
-from twisted_chat.backpressure import STUCK_SECONDS, ReadThrottle
+from twisted_chat.session.throttle import STUCK_SECONDS, ReadThrottle
 
 
 @implementer(IPushProducer)

@@ -28,7 +28,7 @@ from twisted_chat.client_script import (
     ScriptLines,
 )
 from twisted_chat.client_session import ChatSession, ServerConnection
-from twisted_chat.flood import FloodControl, Verdict
+from twisted_chat.core.limits import FloodControl, Verdict
 
 WELCOME = text.WELCOME.format(server="testhost", name="guest1", count=1)
 

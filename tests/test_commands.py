@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from twisted_chat import text
-from twisted_chat.commands import COMMANDS, run_command, split_command
-from twisted_chat.room import Room
+from twisted_chat.core.commands import COMMANDS, run_command, split_command
+from twisted_chat.core.hub import Hub
 from twisted_chat.testing import FakeMember, joined_members
 
 
@@ -17,14 +17,14 @@ def test_split_command() -> None:
     assert split_command("//not a command") is None
 
 
-def run(room: Room, member: object, line: str) -> None:
+def run(room: Hub, member: object, line: str) -> None:
     command = split_command(line)
     assert command is not None
     run_command(member, room, *command)  # type: ignore[arg-type]
 
 
 def test_help_lists_every_command() -> None:
-    room = Room()
+    room = Hub()
     (alice,) = joined_members(room, 1)
     run(room, alice, "/help")
     listing = "\n".join(alice.lines)
@@ -33,7 +33,7 @@ def test_help_lists_every_command() -> None:
 
 
 def test_msg_to_one_member_only() -> None:
-    room = Room()
+    room = Hub()
     alice, bob, carol = joined_members(room, 3)
     run(room, alice, "/msg guest2 psst, hi")
     assert bob.lines == ["*guest1* psst, hi"]
@@ -45,7 +45,7 @@ def test_msg_to_one_member_only() -> None:
 
 
 def test_me_and_quit() -> None:
-    room = Room()
+    room = Hub()
     alice, bob = joined_members(room, 2)
     run(room, alice, "/me waves")
     assert bob.lines == ["* guest1 waves"]  # an action, not a notice
@@ -57,7 +57,7 @@ def test_me_and_quit() -> None:
 
 
 def test_unknown_command_answers_only_the_sender() -> None:
-    room = Room()
+    room = Hub()
     alice, bob = joined_members(room, 2)
     run(room, alice, "/bogus")
     assert alice.lines == ["! Unknown command /bogus; type /help"]
@@ -65,7 +65,7 @@ def test_unknown_command_answers_only_the_sender() -> None:
 
 
 def test_help_lines_are_notices() -> None:
-    room = Room()
+    room = Hub()
     (alice,) = joined_members(room, 1)
     run(room, alice, "/help")
     assert alice.lines[:2] == [
@@ -84,7 +84,7 @@ class SomeLimits:
 
 
 class LimitedMember(FakeMember):
-    """A fake member held to limits, as ChatProtocol.limits is."""
+    """A fake member held to limits, as LineProtocol.limits is."""
 
     def __init__(self, limits: SomeLimits) -> None:
         super().__init__()
@@ -92,11 +92,11 @@ class LimitedMember(FakeMember):
 
 
 def test_limits_answers_with_the_members_limits() -> None:
-    room = Room()
+    room = Hub()
     alice = LimitedMember(SomeLimits(rate=0.5, burst=20, max_line_length=2048))
     bob = LimitedMember(SomeLimits(rate=5.0, burst=1, max_line_length=0))
-    room.join(alice)
-    room.join(bob)
+    room.connect(alice)
+    room.connect(bob)
     alice.take_lines()
     bob.take_lines()
     run(room, alice, "/limits")
@@ -113,7 +113,7 @@ def test_limits_answers_with_the_members_limits() -> None:
 
 
 def test_limits_without_limits_says_so() -> None:
-    room = Room()
+    room = Hub()
     (alice,) = joined_members(room, 1)
     run(room, alice, "/limits")
     assert alice.lines == ["! No limits are known here."]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,13 +13,12 @@ from tests.support import (
     ChatDaemon,
     LineClient,
     bin_command,
-    kill_quietly,
     run_command,
     wait_for,
 )
 from twisted_chat import text
-from twisted_chat.config import DEFAULT_PORT, PARAMETERS, load_settings
-from twisted_chat.tap import Options
+from twisted_chat.daemon.config import DEFAULT_PORT, PARAMETERS, load_settings
+from twisted_chat.daemon.options import Options
 
 StartDaemon = Callable[..., ChatDaemon]
 
@@ -201,48 +199,27 @@ def test_sighup_with_an_invalid_value_reports_it_and_applies_nothing(
 
 
 def test_sighup_reports_a_changed_port_or_metrics_and_applies_the_rest(
-    tmp_path: Path,
+    start_daemon: StartDaemon, tmp_path: Path
 ) -> None:
     """Ports and the metrics endpoint need a restart; the rest applies now."""
     config = tmp_path / "chat.toml"
     config.write_text('port = "tcp:0:interface=127.0.0.1"\nmax-line-length = 100\n')
-    log = tmp_path / "twistd.log"
-    process = subprocess.Popen(
-        [
-            *(bin_command("twistd"), "-n", "--pidfile=", "--logfile", str(log)),
-            *("chat", "--server-name", "testhost", "--config", str(config)),
-        ],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+    daemon = start_daemon("--config", str(config), default_port=None)
+    sender, listener = LineClient(daemon.port), LineClient(daemon.port)
+    listener.expect(exactly(text.WELCOME, server="testhost", name="guest2", count=2))
+    config.write_text(
+        'port = ["tcp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1"]\n'
+        'metrics = "tcp:0:interface=127.0.0.1"\n'
+        "max-line-length = 1000\n"
     )
-    try:
-
-        def listening() -> re.Match[str] | None:
-            assert process.poll() is None, log.read_text()
-            text = log.read_text() if log.exists() else ""
-            return re.search(r"listening on tcp\S* \((\d+)\)", text)
-
-        port = int(wait_for(listening, what="the daemon to listen").group(1))
-        sender, listener = LineClient(port), LineClient(port)
-        listener.expect(
-            exactly(text.WELCOME, server="testhost", name="guest2", count=2)
-        )
-        config.write_text(
-            'port = ["tcp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1"]\n'
-            'metrics = "tcp:0:interface=127.0.0.1"\n'
-            "max-line-length = 1000\n"
-        )
-        process.send_signal(signal.SIGHUP)
-        wait_for(lambda: "reloaded" in log.read_text(), what="the reload")
-        assert [m for m in messages(log.read_text()) if "reload" in m] == [
-            "reload: port changed: needs a restart "
-            "(in force until then: tcp:0:interface=127.0.0.1)",
-            "reload: metrics changed: needs a restart (in force until then: none)",
-            f"reloaded {config}: settings applied to 2 connections",
-        ]
-        sender.send("y" * 150)
-        listener.expect(r"^<guest1> y{150}$")  # the new limit, the same connection
-        assert log.read_text().count("listening on") == 1  # no new port yet
-    finally:
-        kill_quietly(process)
+    daemon.process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+    wait_for(lambda: "reloaded" in daemon.log(), what="the reload")
+    assert [m for m in messages(daemon.log()) if "reload" in m] == [
+        "reload: port changed: needs a restart "
+        "(in force until then: tcp:0:interface=127.0.0.1)",
+        "reload: metrics changed: needs a restart (in force until then: none)",
+        f"reloaded {config}: settings applied to 2 connections",
+    ]
+    sender.send("y" * 150)
+    listener.expect(r"^<guest1> y{150}$")  # the new limit, the same connection
+    assert daemon.log().count("listening on") == 1  # no new port yet

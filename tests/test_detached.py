@@ -85,7 +85,7 @@ def test_detached_json_log_rotates_on_sigusr1_and_the_daemon_stays(
         "--pidfile",
         "chat.pid",
         "--logger",
-        "twisted_chat.logs.json_file",
+        "twisted_chat.daemon.logs.json_file",
         "chat",
         "--port",
         "tcp:0:interface=127.0.0.1",

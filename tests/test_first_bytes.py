@@ -8,18 +8,19 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 
 from twisted_chat import text
-from twisted_chat.probe import HTTP_ANSWER, PROBE_SECONDS, TLS_ALERT
-from twisted_chat.room import Room
-from twisted_chat.server import ChatFactory, Limits
-from twisted_chat.testing import LineConnection
+from twisted_chat.core.hub import Hub
+from twisted_chat.core.limits import Limits
+from twisted_chat.frontends.line.factory import LineFactory
+from twisted_chat.frontends.line.probe import HTTP_ANSWER, PROBE_SECONDS, TLS_ALERT
+from twisted_chat.testing import LineConnection, line_factory
 
 IAC, DO, WILL, IP, TM, BINARY = 255, 253, 251, 244, 6, 0
 
 
-def make_factory(**limits: float) -> tuple[ChatFactory, Clock]:
+def make_factory(**limits: float) -> tuple[LineFactory, Clock]:
     limits.setdefault("rate", 0)
     clock = Clock()
-    return ChatFactory(Room("memory"), Limits(**limits), clock=clock), clock  # type: ignore[arg-type]
+    return line_factory(Hub("memory"), Limits(**limits), clock=clock), clock  # type: ignore[arg-type]
 
 
 def test_a_silent_connection_joins_after_the_probe_time() -> None:
@@ -27,10 +28,10 @@ def test_a_silent_connection_joins_after_the_probe_time() -> None:
     connection = LineConnection(factory, join=False)
     clock.advance(PROBE_SECONDS * 0.99)
     assert connection.lines() == []
-    assert len(factory.room) == 0
+    assert len(factory.services.hub) == 0
     clock.advance(PROBE_SECONDS * 0.02)
     assert connection.lines()[0].endswith("Type /help for commands.")
-    assert len(factory.room) == 1
+    assert len(factory.services.hub) == 1
 
 
 def test_a_connection_that_speaks_joins_at_once_and_its_line_is_relayed() -> None:
@@ -53,11 +54,11 @@ def test_an_http_request_is_answered_and_nothing_reaches_the_room() -> None:
     assert browser.transport.disconnecting
     clock.advance(1)
     assert listener.lines() == []
-    assert len(factory.room) == 1
-    assert factory.disconnects == {}  # counted once the connection is lost
+    assert len(factory.services.hub) == 1
+    assert factory.services.disconnects == {}  # counted once the connection is lost
     browser.protocol.connectionLost()
-    assert factory.disconnects["not_chat"] == 1
-    assert len(factory.connections) == 1
+    assert factory.services.disconnects["not_chat"] == 1
+    assert len(factory.services.admission.connections) == 1
 
 
 def test_a_tls_handshake_gets_a_tls_alert() -> None:
@@ -93,7 +94,7 @@ def test_lines_that_are_not_utf8_are_refused_not_relayed() -> None:
         "! Not sent: that line is not UTF-8 text (is your terminal set to UTF-8?)."
     )
     assert sender.lines() == [refusal, refusal]
-    assert factory.limit_hits["not_utf8"] == 2
+    assert factory.services.limit_hits["not_utf8"] == 2
 
 
 def test_an_nc_client_never_receives_a_telnet_command() -> None:
@@ -152,7 +153,7 @@ def test_in_character_mode_room_lines_go_above_the_half_typed_line() -> None:
     telnet.transport.clear()
     telnet.protocol.dataReceived(b"hal")
     speaker.protocol.dataReceived(b"hi\n")
-    factory.room.relay()
+    factory.services.hub.turn.flush()
     assert telnet.transport.value() == b"hal\r\x1b[K<guest1> hi\r\nhal"
     telnet.protocol.dataReceived(b"f\r\0")
     assert telnet.transport.value().endswith(b"half\r\n")
@@ -163,6 +164,6 @@ def test_a_connection_that_leaves_before_the_probe_time_never_joins() -> None:
     silent = LineConnection(factory, join=False)
     silent.protocol.connectionLost()
     clock.advance(PROBE_SECONDS)
-    assert len(factory.room) == 0
-    assert not factory.connections
+    assert len(factory.services.hub) == 0
+    assert not factory.services.admission.connections
     assert silent.transport.value() == b""

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from twisted_chat.flood import FloodControl, Verdict
+from twisted_chat.core.limits import FloodControl, Verdict
 
 
 def verdicts(control: FloodControl, count: int) -> list[Verdict]:

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from tests.support import ChatDaemon, LineClient
 from twisted_chat import text
+from twisted_chat.core.hub import Hub
+from twisted_chat.daemon.options import Options
+from twisted_chat.daemon.service import ChatService, makeService
 from twisted_chat.names import NAME_RULE, is_reserved
-from twisted_chat.room import Room
-from twisted_chat.tap import ChatService, Options, makeService
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
 SAMPLE_FIELDS = {
@@ -92,7 +93,7 @@ def test_nothing_said_looks_like_the_server(
 def test_any_server_name_gives_a_welcome_that_parses_back(
     server: str, name: str, count: int
 ) -> None:
-    room = Room(server)
+    room = Hub(server)
     line = text.WELCOME.format(server=room.server_name, name=name, count=count)
     assert text.parse_line(line) == (
         text.WELCOME,
@@ -182,7 +183,7 @@ def test_the_server_name_and_motd_from_a_file_are_clean_and_stay_clean(
     options.parseOptions(["--config", str(config), "--port", "tcp:0"])
     service = makeService(options)
     assert isinstance(service, ChatService)
-    room = service.factory.room
+    room = service.factory.services.hub
     assert room.server_name == "evil * alice has left"
     assert room.motd == ["hi  there", ""]
     config.write_text('server-name = "\\u200bnew\\u202e\\nname"\nmotd = "motd.txt"\n')

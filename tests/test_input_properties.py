@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 
 from tests.test_protocol import Connection, make_factory
 from twisted_chat import text
-from twisted_chat.protocol import ChatProtocol
+from twisted_chat.frontends.line.protocol import LineProtocol
 
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
@@ -207,8 +207,8 @@ def test_invisible_lines_are_never_relayed(
     ]
 
 
-class LineByLine(ChatProtocol):
-    """A ChatProtocol that never takes a read's lines in one go."""
+class LineByLine(LineProtocol):
+    """A LineProtocol that never takes a read's lines in one go."""
 
     def _take_plain(self, raws: list[bytes]) -> bool:
         return False
@@ -283,7 +283,7 @@ def test_one_go_and_line_by_line_agree(
     sees: the same lines relayed, the same errors, the same count.
     """
     outcomes = []
-    for protocol in (ChatProtocol, LineByLine):
+    for protocol in (LineProtocol, LineByLine):
         clock = Clock()
         factory = make_factory(clock, max_line_length=40, rate=rate, burst=8)
         factory.protocol = protocol  # type: ignore[assignment]
@@ -293,5 +293,7 @@ def test_one_go_and_line_by_line_agree(
         for number, piece in enumerate(chunked(b"".join(lines), cuts)):
             clock.advance(ticks[number] if number < len(ticks) else 0.1)
             sender.protocol.dataReceived(piece)
-        outcomes.append((listener.lines(), sender.lines(), factory.lines_received))
+        outcomes.append(
+            (listener.lines(), sender.lines(), factory.services.lines_received)
+        )
     assert outcomes[0] == outcomes[1]

@@ -7,7 +7,7 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.logger import Logger, LogLevel
 
-from twisted_chat.limitlog import (
+from twisted_chat.session.limitlog import (
     BURST,
     LINES_PER_SECOND,
     PER_CONNECTION_SECONDS,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ChatDaemon, LineClient, bin_command, run_command, wait_for
-from twisted_chat.server import Limits
+from twisted_chat.core.limits import Limits
 
 StartDaemon = Callable[..., ChatDaemon]
 

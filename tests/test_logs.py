@@ -17,7 +17,9 @@ from twisted.logger import (
 )
 
 from tests.support import DEADLINE_SECONDS, LineClient, bin_command, wait_for
-from twisted_chat import logs, text
+from twisted_chat import logs as old_path_logs
+from twisted_chat import text
+from twisted_chat.daemon import logs
 
 
 def messages(path: Path) -> list[str]:
@@ -38,7 +40,7 @@ def test_json_log_has_the_text_log_fields(tmp_path: Path) -> None:
             "-n",
             "--pidfile=",
             "--logger",
-            "twisted_chat.logs.json_file",
+            "twisted_chat.daemon.logs.json_file",
             "chat",
             "--server-name",
             "testhost",
@@ -75,7 +77,7 @@ def test_json_log_has_the_text_log_fields(tmp_path: Path) -> None:
     assert len(connected) == 1
     event = connected[0]
     assert event["log_level"] is LogLevel.info
-    assert event["log_namespace"] == "twisted_chat.protocol"
+    assert event["log_namespace"] == "twisted_chat.session.session"
     assert event["name"] == "guest1" and event["peer"].startswith("127.0.0.1:")
     assert formatEvent(event) == f"{event['peer']} connected as guest1"
     assert len(journal.read_text().splitlines()) == len(events)  # one event a line
@@ -122,3 +124,9 @@ def test_no_json_file_means_nothing_to_rotate(json_log: Path) -> None:
     logs.json_stdout()
     assert logs.rotate_files() == []
     assert not json_log.exists()
+
+
+def test_the_old_logger_path_names_the_same_observers() -> None:
+    """C{--logger twisted_chat.logs.json_file} (or json_stdout) still works."""
+    assert old_path_logs.json_file is logs.json_file
+    assert old_path_logs.json_stdout is logs.json_stdout

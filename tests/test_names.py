@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.support import ChatDaemon
-from twisted_chat.commands import run_command, split_command
+from twisted_chat.core.commands import run_command, split_command
+from twisted_chat.core.hub import Hub
 from twisted_chat.names import is_reserved, name_key
-from twisted_chat.room import Room
 from twisted_chat.testing import FakeMember, joined_members
 
 
@@ -50,7 +50,7 @@ def test_reserved_names() -> None:
 
 
 def test_a_look_alike_of_someone_here_is_refused() -> None:
-    room = Room()
+    room = Hub()
     alice, bob = joined_members(room, 2)
     assert room.rename(alice, "alice") is None
     for look_alike in ("aIice", "al1ce", "AL1CE", "a|ice"):
@@ -67,7 +67,7 @@ def test_a_look_alike_of_someone_here_is_refused() -> None:
 
 
 def test_renaming_to_a_look_alike_of_ones_own_name_is_allowed() -> None:
-    room = Room()
+    room = Hub()
     alice, bob = joined_members(room, 2)
     assert room.rename(alice, "alice") is None
     assert room.rename(alice, "Al1ce") is None
@@ -77,7 +77,7 @@ def test_renaming_to_a_look_alike_of_ones_own_name_is_allowed() -> None:
 
 
 def test_reserved_names_are_refused() -> None:
-    room = Room()
+    room = Hub()
     (alice,) = joined_members(room, 1)
     for name in ("server", "Server", "you", "You", "Y0u"):
         assert room.rename(alice, name) == f"The name {name} is reserved."
@@ -86,7 +86,7 @@ def test_reserved_names_are_refused() -> None:
 
 def test_msg_finds_a_name_by_its_look_alike() -> None:
     """One key for every lookup: /msg al1ce reaches alice, whoever types it."""
-    room = Room()
+    room = Hub()
     alice, bob = joined_members(room, 2)
     assert room.rename(alice, "alice") is None
     alice.take_lines()
@@ -99,14 +99,14 @@ def test_msg_finds_a_name_by_its_look_alike() -> None:
 
 
 def test_guest_numbers_skip_a_look_alike_of_the_next_guest_name() -> None:
-    room = Room()
+    room = Hub()
     (first,) = joined_members(room, 1)
     assert room.rename(first, "guestI") is None  # looks like guest1
     second, third = FakeMember(), FakeMember()
-    room.join(second)
+    room.connect(second)
     assert second.name == "guest2"
     assert room.rename(second, "guest3") is None
-    room.join(third)
+    room.connect(third)
     # guest1 and guest3 look taken, guest2 was given: the next free is guest4.
     assert third.name == "guest4"
     assert room.find("GUEST1") is first

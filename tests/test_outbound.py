@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.interfaces import IPushProducer
 
-from twisted_chat.outbound import OutboundQueue
+from twisted_chat.session.outbound import OutboundQueue
 
 #: The largest write, and a hand-off small enough for short examples to cross.
 WRITE = 500

@@ -52,6 +52,15 @@ def test_chat_help_lists_every_option(tmp_path: Path) -> None:
         assert option in result.stdout
 
 
+def test_the_module_the_plugin_names_is_the_daemon_package() -> None:
+    """twistd's plugin names twisted_chat.tap: it re-exports, nothing more."""
+    from twisted_chat import tap
+    from twisted_chat.daemon import options, service
+
+    assert tap.__all__ == ["Options", "makeService"]
+    assert (tap.Options, tap.makeService) == (options.Options, service.makeService)
+
+
 def source_files() -> list[str]:
     """The files of the source tree (relative, POSIX) but build leftovers."""
     found = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet.task import Clock
 
-from twisted_chat.probe import (
+from twisted_chat.frontends.line.probe import (
     HTTP_ANSWER,
     PROBE_SECONDS,
     TLS_ALERT,

@@ -6,20 +6,21 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.test.iosim import connectedServerAndClient
 
-from twisted_chat.probe import PROBE_SECONDS
-from twisted_chat.protocol import read_size
-from twisted_chat.room import Room
-from twisted_chat.server import ChatFactory, Limits
-from twisted_chat.testing import LineConnection
+from twisted_chat.core.hub import Hub
+from twisted_chat.core.limits import Limits
+from twisted_chat.frontends.line.factory import LineFactory
+from twisted_chat.frontends.line.probe import PROBE_SECONDS
+from twisted_chat.frontends.line.protocol import read_size
+from twisted_chat.testing import LineConnection, line_factory
 
 Connection = LineConnection
 
 
-def make_factory(clock: Clock | None = None, **limits: float) -> ChatFactory:
+def make_factory(clock: Clock | None = None, **limits: float) -> LineFactory:
     """A factory on a fake clock; flood control off unless a rate is given."""
     limits.setdefault("rate", 0)
-    return ChatFactory(
-        Room("memory"),
+    return line_factory(
+        Hub("memory"),
         Limits(**limits),
         clock=clock or Clock(),  # type: ignore[arg-type]
     )
@@ -107,12 +108,12 @@ def test_queued_output_counts_for_the_room_and_resumes_as_one_write() -> None:
     for word in (b"one", b"two", b"three"):
         sender.protocol.dataReceived(word + b"\n")
     queued = len(b"<guest1> one\r\n<guest1> two\r\n<guest1> three\r\n")
-    assert factory.throttle.queued_bytes == queued
+    assert factory.services.throttle.queued_bytes == queued
     writes = slow.transport.writes
     producer.resumeProducing()
     assert slow.transport.writes == writes + 1
     assert slow.lines() == ["<guest1> one", "<guest1> two", "<guest1> three"]
-    assert factory.throttle.queued_bytes == 0
+    assert factory.services.throttle.queued_bytes == 0
     sender.protocol.dataReceived(b"four\n")
     assert slow.lines() == ["<guest1> four"]
 
@@ -131,7 +132,7 @@ def test_connection_over_iosim_pump() -> None:
     )
     pump.flush()
     assert received == []  # nothing before the connection has shown what it is
-    factory.clock.advance(PROBE_SECONDS)  # type: ignore[attr-defined]
+    factory.services.clock.advance(PROBE_SECONDS)  # type: ignore[attr-defined]
     pump.flush()
     assert b"Welcome to memory, guest1!" in b"".join(received)
     client.transport.write(b"/who\n")
@@ -139,8 +140,8 @@ def test_connection_over_iosim_pump() -> None:
     assert b"*** 1 here: guest1\r\n" in b"".join(received)
     client.transport.write(b"/quit\n")
     pump.flush()
-    assert len(factory.room) == 0
-    assert not factory.connections
+    assert len(factory.services.hub) == 0
+    assert not factory.services.admission.connections
 
 
 def test_read_size_grows_with_the_room_within_bounds() -> None:

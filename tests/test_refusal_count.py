@@ -5,14 +5,14 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 
 from twisted_chat import text
-from twisted_chat.room import Room
-from twisted_chat.server import ChatFactory, Limits
-from twisted_chat.testing import LineConnection
+from twisted_chat.core.hub import Hub
+from twisted_chat.core.limits import Limits
+from twisted_chat.testing import LineConnection, line_factory
 
 
 def test_refused_lines_are_counted_and_reported_before_a_command_reply() -> None:
     clock = Clock()
-    factory = ChatFactory(Room("memory"), Limits(rate=5, burst=20), clock=clock)  # type: ignore[arg-type]
+    factory = line_factory(Hub("memory"), Limits(rate=5, burst=20), clock=clock)  # type: ignore[arg-type]
     listener, sender = LineConnection(factory), LineConnection(factory)
     listener.lines()
     sender.lines()

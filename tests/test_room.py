@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twisted_chat import text
-from twisted_chat.room import Room
+from twisted_chat.core.hub import Hub
+from twisted_chat.frontends.line.render import LINE_RENDERER
 from twisted_chat.testing import FakeMember, joined_members
 
 
 def test_join_gives_unique_guest_names_and_greets() -> None:
-    room = Room("here")
+    room = Hub("here")
     first, second = FakeMember(), FakeMember()
-    room.join(first)
-    room.join(second)
+    room.connect(first)
+    room.connect(second)
     assert (first.name, second.name) == ("guest1", "guest2")
     assert second.lines == [
         "*** Welcome to here, guest2! 2 here now. Type /help for commands."
@@ -22,7 +23,7 @@ def test_join_gives_unique_guest_names_and_greets() -> None:
 
 
 def test_say_reaches_others_once_and_not_the_sender() -> None:
-    room = Room()
+    room = Hub()
     alice, bob, carol = joined_members(room, 3)
     room.say(alice, ["one", "two"])
     assert alice.lines == []
@@ -30,7 +31,7 @@ def test_say_reaches_others_once_and_not_the_sender() -> None:
 
 
 def test_one_batch_is_one_send_per_recipient() -> None:
-    room = Room()
+    room = Hub()
     sender, *others = joined_members(room, 4)
     sends: list[bytes] = []
     others[0].send = sends.append  # type: ignore[method-assign]
@@ -39,17 +40,17 @@ def test_one_batch_is_one_send_per_recipient() -> None:
 
 
 def test_leave_announces_and_frees_the_name() -> None:
-    room = Room()
+    room = Hub()
     alice, bob = joined_members(room, 2)
-    room.leave(alice)
-    room.leave(alice)  # a second leave is ignored
+    room.disconnect(alice)
+    room.disconnect(alice)  # a second leave is ignored
     assert bob.lines == ["*** guest1 has left"]
     assert room.find("guest1") is None
     assert room.rename(bob, "guest1") is None
 
 
 def test_rename_rules() -> None:
-    room = Room()
+    room = Hub()
     alice, bob = joined_members(room, 2)
     assert room.rename(alice, "Alice") is None
     assert room.rename(bob, "ALICE") == "The name ALICE is taken."
@@ -63,7 +64,7 @@ def test_rename_rules() -> None:
 
 
 def test_a_member_whose_send_fails_is_removed_and_others_still_get_lines() -> None:
-    room = Room()
+    room = Hub()
     sender, broken, healthy = joined_members(room, 3)
 
     def explode(data: bytes) -> None:
@@ -77,24 +78,25 @@ def test_a_member_whose_send_fails_is_removed_and_others_still_get_lines() -> No
 
 
 def test_big_rooms_do_not_announce_joins_and_leaves() -> None:
-    room = Room(announce_limit=3)
+    room = Hub(announce_limit=3)
     members = joined_members(room, 3)
     newcomer = FakeMember()
-    room.join(newcomer)
+    room.connect(newcomer)
     assert newcomer.lines[1] == (
         "*** Over 3 people here: joins and leaves are not announced."
     )
     assert all(m.lines == [] for m in members)
-    room.leave(newcomer)  # 4 were here: not announced
+    room.disconnect(newcomer)  # 4 were here: not announced
     assert all(m.lines == [] for m in members)
-    room.leave(members[0])  # 3 were here: announced again
+    room.disconnect(members[0])  # 3 were here: announced again
     assert members[1].lines == ["*** guest1 has left"]
 
 
 def test_who_in_a_big_room_says_so_and_caps_the_names() -> None:
-    room = Room(announce_limit=3)
+    room = Hub(announce_limit=3)
     joined_members(room, 5)
-    lines = room.describe_members(most=2).decode().split("\r\n")
+    who = room.who(room.default_room, most=2)
+    lines = LINE_RENDERER.render(who).decode().split("\r\n")
     assert lines[:2] == [
         "*** 5 here: guest1, guest2 and 3 more",
         "*** Over 3 people here: joins and leaves are not announced.",
@@ -118,7 +120,7 @@ class Turns:
 
 def test_one_turn_is_one_send_per_member_however_many_spoke() -> None:
     turns = Turns()
-    room = Room(schedule=turns.schedule)
+    room = Hub(schedule=turns.schedule)
     alice, bob, carol, dave = joined_members(room, 4)
     sends: dict[str, list[bytes]] = {m.name: [] for m in (alice, bob, carol, dave)}
     for member in (alice, bob, carol, dave):
@@ -139,11 +141,11 @@ def test_one_turn_is_one_send_per_member_however_many_spoke() -> None:
 
 def test_what_waits_is_relayed_before_anything_else_the_room_does() -> None:
     turns = Turns()
-    room = Room(schedule=turns.schedule)
+    room = Hub(schedule=turns.schedule)
     alice, bob = joined_members(room, 2)
     room.say(alice, ["before the newcomer"])
     newcomer = FakeMember()
-    room.join(newcomer)
+    room.connect(newcomer)
     room.say(alice, ["before the rename"])
     assert room.rename(alice, "alice") is None
     room.say(bob, ["after"])
@@ -163,7 +165,7 @@ def test_what_waits_is_relayed_before_anything_else_the_room_does() -> None:
 
 def test_a_member_failing_in_a_relay_is_removed_and_the_others_still_get_it() -> None:
     turns = Turns()
-    room = Room(schedule=turns.schedule)
+    room = Hub(schedule=turns.schedule)
     alice, bob, broken, carol = joined_members(room, 4)
 
     def fail(data: bytes) -> None:
@@ -180,11 +182,11 @@ def test_a_member_failing_in_a_relay_is_removed_and_the_others_still_get_it() ->
 def test_the_server_name_is_cleaned_into_one_line_however_it_is_set() -> None:
     """The greeting never carries an escape, a control or a second line."""
     evil = "evil\x1b]0;pwned\x07\r\n* alice has left\u202e"
-    for room in (Room(evil), Room()):
+    for room in (Hub(evil), Hub()):
         room.server_name = evil
         assert room.server_name == "evil * alice has left"
         newcomer = FakeMember()
-        room.join(newcomer)
+        room.connect(newcomer)
         assert newcomer.lines == [
             text.WELCOME.format(server="evil * alice has left", name="guest1", count=1)
         ]
@@ -193,11 +195,11 @@ def test_the_server_name_is_cleaned_into_one_line_however_it_is_set() -> None:
 
 
 def test_the_motd_is_cleaned_line_by_line() -> None:
-    room = Room("here")
+    room = Hub("here")
     room.motd = ["Be nice. \x1b[31m", "two\nlines", "", "\u202ereversed\u200b"]
     assert room.motd == ["Be nice. ", "two", "lines", "", "reversed"]
     newcomer = FakeMember()
-    room.join(newcomer)
+    room.connect(newcomer)
     assert newcomer.lines[1:] == [
         "*** Be nice. ",
         "*** two",

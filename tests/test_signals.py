@@ -16,7 +16,7 @@ from types import FrameType
 
 import pytest
 
-from twisted_chat.signals import handle_unless_handled, in_reactor
+from twisted_chat.daemon.signals import handle_unless_handled, in_reactor
 
 PROBE = Path(__file__).with_name("signal_probe.py")
 

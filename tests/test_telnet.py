@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twisted_chat.telnet import (
+from twisted_chat.frontends.line.telnet import (
     MAX_SUBNEGOTIATION,
     TelnetServerSide,
     apply_edits,

@@ -34,7 +34,7 @@ from twisted_chat.client_keyboard import TerminalSide
 from twisted_chat.client_script import ScriptLines
 from twisted_chat.client_session import ChatSession
 from twisted_chat.client_tls import PROGRAM, describe_connect_error, tls_options
-from twisted_chat.signals import SignalHandler, in_reactor
+from twisted_chat.daemon.signals import SignalHandler, in_reactor
 
 DEFAULT_PORT = 5000
 

@@ -39,7 +39,7 @@ from twisted_chat.client_pacing import (
 )
 from twisted_chat.client_session import ChatSession
 from twisted_chat.client_tls import PROGRAM
-from twisted_chat.commands import split_command
+from twisted_chat.syntax import split_command
 
 #: Until the server answers /limits, and for one that never does.
 LIMITS_ANSWER_SECONDS = 5.0

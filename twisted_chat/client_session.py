@@ -28,7 +28,7 @@ from zope.interface import implementer
 
 from twisted_chat import text
 from twisted_chat.client_tls import describe_connect_error
-from twisted_chat.commands import split_command
+from twisted_chat.syntax import split_command
 
 CONNECT_TIMEOUT_SECONDS = 10
 FIRST_RETRY_SECONDS = 1.0

@@ -1,23 +1,65 @@
 """
-In-memory stand-ins for testing code built on L{twisted_chat.room}.
+In-memory harnesses for code built on the chat core, ours or anyone's.
 
-L{FakeMember} joins a real L{Room} without any transport and records what
-the room sends it, decoded into lines, so tests (ours, or those of anyone
-embedding the room) can assert on the conversation in microseconds.
-L{LineConnection} is a whole line connection (L{ChatProtocol}) on an
+L{FakeMember} joins a real L{Hub} without any transport and records what it
+is sent, as lines of the line front end, so tests can assert on the
+conversation in microseconds. L{TurnDriver} stands in for the reactor's
+once-per-turn flush, so a test decides when a turn ends. L{LineConnection}
+is a whole line connection (L{LineProtocol} and its session) on an
 in-memory transport, as the reactor would wire it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from twisted_chat.probe import PROBE_SECONDS
-from twisted_chat.protocol import ChatProtocol
-from twisted_chat.room import Room
-from twisted_chat.server import ChatFactory
+from twisted_chat.core.hub import Hub
+from twisted_chat.core.limits import Limits
+from twisted_chat.core.room import Renderer
+from twisted_chat.frontends.line.factory import LineFactory
+from twisted_chat.frontends.line.probe import PROBE_SECONDS
+from twisted_chat.frontends.line.protocol import LineProtocol
+from twisted_chat.frontends.line.render import LINE_RENDERER
+from twisted_chat.session.services import Services
+
+__all__ = [
+    "CountingTransport",
+    "FakeMember",
+    "LineConnection",
+    "TurnDriver",
+    "joined_members",
+    "line_factory",
+]
+
+
+class TurnDriver:
+    """
+    A hub's C{schedule} that runs nothing until told: L{end_turn} is the
+    end of a reactor turn. Guarantees: each scheduled flush runs exactly
+    once, in the order scheduled.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[Callable[[], None]] = []
+
+    def __call__(self, flush: Callable[[], None]) -> None:
+        self._waiting.append(flush)
+
+    @property
+    def pending(self) -> int:
+        """How many flushes wait for the end of the turn."""
+        return len(self._waiting)
+
+    def end_turn(self) -> None:
+        """Run every flush scheduled so far (and those they schedule)."""
+        while self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for flush in waiting:
+                flush()
 
 
 class CountingTransport(StringTransport):
@@ -30,24 +72,32 @@ class CountingTransport(StringTransport):
         super().write(data)
 
 
+def line_factory(
+    hub: Hub | None = None, limits: Limits | None = None, clock: Clock | None = None
+) -> LineFactory:
+    """A L{LineFactory} over a hub (a new one by default) on a L{Clock}."""
+    clock = clock if clock is not None else Clock()
+    return LineFactory(Services(hub if hub is not None else Hub(), limits, clock))
+
+
 class LineConnection:
     """
-    A L{ChatProtocol} of C{factory} on a L{CountingTransport}, connected.
+    A L{LineProtocol} of C{factory} on a L{CountingTransport}, connected.
 
-    When the factory runs on a L{Clock}, the connection has joined the room
+    When the factory runs on a L{Clock}, the connection has joined the hub
     on return (the time a silent new connection waits has passed), unless
     C{join} is false.
     """
 
     def __init__(
-        self, factory: ChatFactory, host: str = "10.0.0.9", join: bool = True
+        self, factory: LineFactory, host: str = "10.0.0.9", join: bool = True
     ) -> None:
         self.transport = CountingTransport(peerAddress=IPv4Address("TCP", host, 4000))
         protocol = factory.buildProtocol(self.transport.getPeer())
-        assert isinstance(protocol, ChatProtocol)
+        assert isinstance(protocol, LineProtocol)
         self.protocol = protocol
         protocol.makeConnection(self.transport)
-        clock = factory.clock
+        clock = factory.services.clock
         if join and isinstance(clock, Clock):
             clock.advance(PROBE_SECONDS)
 
@@ -62,10 +112,11 @@ class LineConnection:
 
 
 class FakeMember:
-    """A room member that keeps every line sent to it."""
+    """A hub member that keeps every byte sent to it, in the line format."""
 
-    def __init__(self) -> None:
+    def __init__(self, renderer: Renderer = LINE_RENDERER) -> None:
         self.name = ""
+        self.renderer = renderer
         self.received = bytearray()
         self.closed = False
 
@@ -87,11 +138,12 @@ class FakeMember:
         return lines
 
 
-def joined_members(room: Room, count: int) -> list[FakeMember]:
-    """C{count} fake members joined to C{room}, their greetings cleared."""
+def joined_members(hub: Hub, count: int) -> list[FakeMember]:
+    """C{count} fake members connected to C{hub}, their greetings cleared."""
     members = [FakeMember() for _ in range(count)]
     for member in members:
-        room.join(member)
+        hub.connect(member)
+    hub.turn.flush()
     for member in members:
         member.received.clear()
     return members

@@ -21,7 +21,7 @@ from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 
-from twisted_chat.server import Limits
+from twisted_chat.core.limits import Limits
 from twisted_chat.text import TLS_MISSING, clean_text
 
 

@@ -1,6 +1,6 @@
 """
 Prometheus metrics at C{/metrics}, read at scrape time from the plain
-counters the factory and the room keep, so the fan-out pays nothing for them.
+counters the sessions and the hub keep, so the fan-out pays nothing for them.
 
 The endpoint shares the daemon's descriptors and log with the chat, so it is
 kept from costing the chat anything (L{ScrapeGuard}): at most
@@ -25,7 +25,7 @@ from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from twisted_chat.server import DESCRIPTOR_HEADROOM, ChatFactory
+from twisted_chat.session.services import Services
 
 #: Metrics connections open at once; a scraper needs one, a storm gets no more.
 MAX_SCRAPERS = 16
@@ -38,15 +38,15 @@ SCRAPE_SECONDS = 10.0
 class ChatCollector(Collector):
     """The chat's numbers, as Prometheus metric families."""
 
-    def __init__(self, factory: ChatFactory) -> None:
-        self.factory = factory
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        factory, room = self.factory, self.factory.room
+        factory, room = self.services, self.services.hub
         yield GaugeMetricFamily(
             "chat_clients_connected",
             "Clients connected now.",
-            value=len(factory.connections),
+            value=len(factory.admission),
         )
         yield CounterMetricFamily(
             "chat_lines_received",
@@ -98,7 +98,7 @@ class QuietSite(Site):
         pass
 
 
-def metrics_site(factory: ChatFactory) -> Site:
+def metrics_site(factory: Services) -> Site:
     """
     An HTTP site serving the chat's metrics at /metrics, logging nothing
     per request, with no idle timeout of its own (L{ScrapeGuard} has one
@@ -156,14 +156,14 @@ class ScrapeGuard(WrappingFactory[_Scrape]):
     protocol = _Scrape
     noisy = False
 
-    def __init__(self, site: Site, chat: ChatFactory, clock: IReactorTime) -> None:
+    def __init__(self, site: Site, chat: Services, clock: IReactorTime) -> None:
         super().__init__(site)
         self.chat = chat
         self.clock = clock
 
     def in_headroom(self, descriptor: int) -> bool:
         """Whether C{descriptor} is one the chat keeps for itself."""
-        return descriptor >= self.chat.descriptor_limit - DESCRIPTOR_HEADROOM
+        return self.chat.admission.in_headroom(descriptor)
 
     def buildProtocol(self, addr: IAddress | None) -> _Scrape | None:  # type: ignore[override]
         if len(self.protocols) >= MAX_SCRAPERS:
@@ -171,6 +171,6 @@ class ScrapeGuard(WrappingFactory[_Scrape]):
         return super().buildProtocol(addr)
 
 
-def metrics_factory(chat: ChatFactory, clock: IReactorTime) -> ScrapeGuard:
+def metrics_factory(chat: Services, clock: IReactorTime) -> ScrapeGuard:
     """What the --metrics endpoint listens with: the guarded metrics site."""
     return ScrapeGuard(metrics_site(chat), chat, clock)

@@ -1,11 +1,13 @@
 """
-Flood control for one client: a token bucket, a throttle on the notices it
-causes, and the rule that ends a flood that never pauses.
+What one client, or all of them, may cost: the L{Limits}, and flood
+control for one client (a token bucket, a throttle on the notices it
+causes, and the rule that ends a flood that never pauses).
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -14,6 +16,32 @@ from twisted.internet.interfaces import IReactorTime
 FLOOD_DISCONNECT_SECONDS = 30.0
 #: At most one "slow down" notice per this many seconds.
 NOTICE_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client, or all of them, may cost the server. 0 means no limit."""
+
+    #: Longest line accepted, in bytes as received.
+    max_line_length: int = 2048
+    #: Output queued for one client past the transport's buffer.
+    max_queue: int = 1024 * 1024
+    #: Lines per second per client (token bucket refill rate).
+    rate: float = 5.0
+    #: Lines a client may send at once before the rate applies.
+    burst: int = 20
+    #: Seconds of flooding without pause before a client is disconnected.
+    flood_timeout: float = FLOOD_DISCONNECT_SECONDS
+    #: Connections in all.
+    max_clients: int = 10000
+    #: Connections from one IP address.
+    max_per_ip: int = 20
+    #: Seconds a client may stay silent before it is disconnected.
+    idle_timeout: float = 0.0
+    #: Seconds of silence on a connection before TCP asks whether the peer
+    #: is still there; one that does not answer is gone after three times
+    #: as long. 0 leaves keepalive off.
+    keepalive: float = 60.0
 
 
 class Verdict(enum.Enum):
