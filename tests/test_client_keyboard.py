@@ -6,7 +6,7 @@ import pytest
 from twisted.internet import task
 from twisted.internet.testing import StringTransport
 
-from twisted_chat.client_keyboard import TerminalSide
+from twisted_chat.client.keyboard import TerminalSide
 
 
 def keyboard() -> tuple[TerminalSide, list[str], list[int]]:

@@ -9,25 +9,24 @@ import io
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.internet import defer, error, task
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet import defer, task
 from twisted.internet.testing import StringTransport
-from twisted.python.failure import Failure
 
 from twisted_chat import text
-from twisted_chat.client_pacing import (
+from twisted_chat.client.pacing import (
     LIMITS,
     SLOW_DOWN,
     UNKNOWN_LIMITS,
     LineBudget,
     ServerLimits,
 )
-from twisted_chat.client_script import (
+from twisted_chat.client.script import (
     LIMITS_ANSWER_SECONDS,
     SYNC_RETRY_SECONDS,
     ScriptLines,
 )
-from twisted_chat.client_session import ChatSession, ServerConnection
+from twisted_chat.client.session import ChatSession
+from twisted_chat.client.testing import FakeServer
 from twisted_chat.core.limits import FloodControl, Verdict
 
 WELCOME = text.WELCOME.format(server="testhost", name="guest1", count=1)
@@ -37,39 +36,14 @@ def limits_line(rate: object = 5, burst: object = 20, length: object = 2048) -> 
     return LIMITS.format(rate=rate, burst=burst, length=length)
 
 
-class Server:
-    """One fake connection after another, each over a StringTransport."""
-
-    def __init__(self) -> None:
-        self.connections: list[tuple[ServerConnection, StringTransport]] = []
-
-    def connect(self, factory: Factory) -> defer.Deferred[Protocol]:
-        protocol = factory.buildProtocol(None)
-        assert isinstance(protocol, ServerConnection)
-        transport = StringTransport()
-        protocol.makeConnection(transport)
-        self.connections.append((protocol, transport))
-        return defer.succeed(protocol)
-
-    def sent(self) -> list[str]:
-        return self.connections[-1][1].value().decode().splitlines()
-
-    def say(self, *lines: str) -> None:
-        protocol = self.connections[-1][0]
-        protocol.dataReceived(b"".join(text.encode_line(line) for line in lines))
-
-    def close(self) -> None:
-        self.connections[-1][0].connectionLost(Failure(error.ConnectionDone()))
-
-
 class Script:
     """ScriptLines over a fake server and a fake stdio, on a Clock."""
 
     def __init__(self, nick: str | None = None, reconnect: bool = False) -> None:
         self.clock = task.Clock()
-        self.server = Server()
+        self.server = FakeServer()
         self.session = ChatSession(
-            self.clock, "h", 1, nick, reconnect, endpoint=lambda: self.server
+            self.clock, "h", 1, nick, reconnect, endpoint=self.server.endpoint
         )
         self.errors = io.StringIO()
         self.lines = ScriptLines(self.session, self.clock, self.errors)
@@ -254,7 +228,7 @@ def test_a_server_that_never_answers_limits_gets_lines_after_a_while() -> None:
     assert script.said() == ["hi"]
     script.end_input()  # no closing /limits: it would never be answered
     assert script.server.sent() == ["/limits", "hi"]
-    assert script.server.connections[-1][1].disconnecting
+    assert script.server.last.hung_up
 
 
 def test_the_closing_question_is_asked_again_if_unanswered() -> None:
@@ -275,7 +249,7 @@ def test_the_closing_question_is_asked_again_if_unanswered() -> None:
     assert script.server.sent()[-3:] == ["l9", "/limits", "/limits"]
     # Refused: 8 more lines and the first question.
     script.server.say(SLOW_DOWN.format(rate=1, burst=1, count=9), limits_line(1, 1))
-    assert script.server.connections[-1][1].disconnecting
+    assert script.server.last.hung_up
     script.server.close()
     assert script.lines.report() == (
         "twisted_chat.client: 9 of 10 lines not sent (9 refused for the rate)"
@@ -308,7 +282,7 @@ def test_with_reconnect_lines_wait_for_the_next_connection() -> None:
     script.server.say(WELCOME, limits_line())
     assert script.said() == ["/nick carol", "while away"]
     script.server.say(limits_line())
-    assert script.server.connections[-1][1].disconnecting
+    assert script.server.last.hung_up
     assert script.lines.report() is None
 
 
@@ -355,3 +329,15 @@ def test_nonsense_limits_are_not_taken() -> None:
             )
             is None
         )
+
+
+def test_history_is_printed_as_received() -> None:
+    """Without a terminal, lines replayed from history are plain text, unchanged."""
+    script = Script()
+    history = [
+        text.HISTORY.format(count=2, room="lobby"),
+        text.HISTORY_SAID.format(time="21:30", name="bob", text="hi"),
+        text.HISTORY_ACTED.format(time="2026-11-30 21:31", name="bob", text="waves"),
+    ]
+    script.server.say(WELCOME, *history, limits_line())
+    assert script.printed() == [WELCOME, *history]

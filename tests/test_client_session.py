@@ -1,109 +1,43 @@
 """
-The client's session in memory: connections over StringTransports, time on a
-Clock. Reconnection's back-off, quitting at once, and whose word our name is.
+The client's session in memory: connections to the fake server of
+L{twisted_chat.client.testing}, time on a Clock. Reconnection's back-off,
+quitting at once, and whose word our name is.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import defer, error, task
-from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.testing import StringTransport
-from twisted.python.failure import Failure
+from twisted.internet import defer, task
 
 from twisted_chat import text
-from twisted_chat.client_session import (
+from twisted_chat.client.session import (
     STABLE_SECONDS,
     Backoff,
     ChatSession,
     NameTracker,
-    ServerConnection,
 )
+from twisted_chat.client.testing import FakeServer, RecordingScreen
 
 WELCOME = text.WELCOME.format(server="Team Chat", name="guest1", count=1)
 
 
-class FakeServer:
-    """An endpoint whose connections are StringTransports, or refused."""
-
-    def __init__(self) -> None:
-        self.connections: list[tuple[ServerConnection, StringTransport]] = []
-        self.refusing = False
-        self.hanging: defer.Deferred[Protocol] | None = None
-        self.cancelled = 0
-
-    def endpoint(self) -> FakeServer:
-        return self
-
-    def connect(self, factory: Factory) -> defer.Deferred[Protocol]:
-        if self.refusing:
-            return defer.fail(error.ConnectionRefusedError())
-        if self.hanging is not None:
-            self.hanging = defer.Deferred(lambda d: self._cancel())
-            return self.hanging
-        protocol = factory.buildProtocol(None)
-        assert isinstance(protocol, ServerConnection)
-        transport = StringTransport()
-        protocol.makeConnection(transport)
-        self.connections.append((protocol, transport))
-        return defer.succeed(protocol)
-
-    def _cancel(self) -> None:
-        self.cancelled += 1
-
-    @property
-    def last(self) -> ServerConnection:
-        return self.connections[-1][0]
-
-    def sent(self) -> list[str]:
-        """Every line the client sent on the last connection."""
-        return self.connections[-1][1].value().decode().splitlines()
-
-    def say(self, *lines: str) -> None:
-        self.last.dataReceived(b"".join(text.encode_line(line) for line in lines))
-
-    def close(self) -> None:
-        self.last.connectionLost(Failure(error.ConnectionDone()))
-
-
-class Notes:
-    """A Screen that keeps everything."""
-
-    def __init__(self) -> None:
-        self.shown: list[str] = []
-        self.notices: list[str] = []
-        self.names: list[str] = []
-
-    def show(self, line: str) -> None:
-        self.shown.append(line)
-
-    def show_own(self, line: str) -> None:
-        self.shown.append(f"own: {line}")
-
-    def notice(self, line: str) -> None:
-        self.notices.append(line)
-
-    def set_name(self, name: str) -> None:
-        self.names.append(name)
-
-
 def start(
     nick: str | None = None, reconnect: bool = True
-) -> tuple[ChatSession, FakeServer, task.Clock, Notes, defer.Deferred[Any]]:
+) -> tuple[ChatSession, FakeServer, task.Clock, RecordingScreen, defer.Deferred[Any]]:
     clock = task.Clock()
     server = FakeServer()
     session = ChatSession(
         clock, "chat-host", 5000, nick, reconnect, endpoint=server.endpoint
     )
-    notes = Notes()
+    notes = RecordingScreen()
     session.screen = notes
     connected = defer.ensureDeferred(session.connect())
     assert connected.called
     return session, server, clock, notes, defer.ensureDeferred(session.converse())
 
 
-def delays(notes: Notes) -> list[str]:
+def delays(notes: RecordingScreen) -> list[str]:
     return [note.rsplit(" in ", 1)[1] for note in notes.notices if " in " in note]
 
 
@@ -175,7 +109,7 @@ def test_quitting_during_the_wait_ends_at_once() -> None:
 
 def test_quitting_during_a_connection_attempt_ends_at_once() -> None:
     session, server, clock, _notes, conversation = start()
-    server.hanging = defer.Deferred()
+    server.hanging = True
     server.close()
     clock.advance(1)
     assert not conversation.called

@@ -20,6 +20,7 @@ import pyte
 
 from tests.support import DEADLINE_SECONDS, ChatDaemon, kill_quietly, wait_for
 from twisted_chat import text
+from twisted_chat.client.style import name_colour
 
 StartDaemon = Callable[..., ChatDaemon]
 COLUMNS, LINES = 80, 24
@@ -66,6 +67,47 @@ class RewrappingScreen(pyte.Screen):  # type: ignore[misc]
             for column, char in enumerate(cells):
                 self.buffer[row][column] = char
         self.cursor.x, self.cursor.y = new_cursor[0], new_cursor[1] - scrolled
+
+
+class FaintScreen(pyte.Screen):  # type: ignore[misc]
+    """
+    pyte 0.8 keeps no faint (SGR 2) per character. The client never draws
+    in italics (SGR 3), so this screen records faint as italics: a
+    character's C{italics} is whether it was drawn faint.
+    """
+
+    def select_graphic_rendition(self, *attributes: int, **options: object) -> None:
+        mapped: list[int] = []
+        for attribute in attributes:
+            if attribute == 2:
+                mapped.append(3)
+            elif attribute == 22:  # neither bold nor faint
+                mapped += [22, 23]
+            else:
+                mapped.append(attribute)
+        super().select_graphic_rendition(*mapped, **options)
+
+
+class OneClientServer:
+    """A fake chat server on a socket: it says what it is told to one client."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.connection: socket.socket | None = None
+
+    def accept(self) -> None:
+        self.listener.settimeout(DEADLINE_SECONDS)
+        self.connection, _ = self.listener.accept()
+
+    def say(self, *lines: str) -> None:
+        assert self.connection is not None
+        self.connection.sendall(b"".join(text.encode_line(line) for line in lines))
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+        self.listener.close()
 
 
 class PtyClient:
@@ -377,5 +419,76 @@ def test_a_forged_rename_changes_neither_the_prompt_nor_the_name_asked_for(
         watcher = second.connect()
         watcher.expect(renamed_to("alice"), timeout=DEADLINE_SECONDS * 2)
         pty.wait_for_screen(lambda rows: "alice> x" in rows, "the prompt after it")
+    finally:
+        pty.close()
+
+
+HISTORY_HEAD = text.HISTORY.format(count=2, room="lobby")
+HISTORY_SAID = text.HISTORY_SAID.format(time="21:30", name="bob", text="hi all")
+HISTORY_ACTED = text.HISTORY_ACTED.format(time="21:31", name="carol", text="waves")
+NOW_IN = text.NOW_IN.format(room="lobby", count=3)
+LIVE = "<bob> live now"
+
+
+def show_history(tmp_path: Path, env: dict[str, str] | None = None) -> PtyClient:
+    """
+    The client on a pty, greeted by a fake server that replays history and
+    then says a live line; returned once the live line is on the screen.
+    """
+    server = OneClientServer()
+    pty = PtyClient(server.port, tmp_path, env=env, screen=FaintScreen(COLUMNS, LINES))
+    try:
+        server.accept()
+        server.say(
+            text.WELCOME.format(server="fake", name="guest1", count=3),
+            NOW_IN,
+            HISTORY_HEAD,
+            HISTORY_SAID,
+            HISTORY_ACTED,
+            LIVE,
+        )
+        pty.wait_for_screen(lambda rows: LIVE in rows, "the live line")
+        server.close()
+        pty.wait_for_screen(lambda rows: "exit=0" in rows, "the client to exit")
+    except BaseException:
+        pty.close()
+        raise
+    finally:
+        server.close()
+    return pty
+
+
+def drawn(pty: PtyClient, line: str) -> list[pyte.screens.Char]:
+    """The characters of the row showing C{line}, as the screen has them."""
+    row = pty.rows().index(line)
+    return [pty.screen.buffer[row][x] for x in range(len(line))]
+
+
+def test_history_is_drawn_faint_apart_from_notices_and_live_lines(
+    tmp_path: Path,
+) -> None:
+    pty = show_history(tmp_path)
+    try:
+        for line, name in ((HISTORY_SAID, "bob"), (HISTORY_ACTED, "carol")):
+            chars = drawn(pty, line)
+            assert all(char.italics for char in chars if char.data != " "), line
+            colour = pyte.graphics.FG_ANSI[int(name_colour(name))]
+            assert chars[line.index(name)].fg == colour
+        for notice in (NOW_IN, HISTORY_HEAD):
+            chars = drawn(pty, notice)
+            assert {(char.fg, char.italics) for char in chars} == {("cyan", False)}
+        live = drawn(pty, LIVE)
+        assert not any(char.italics for char in live)
+        assert live[1].fg == pyte.graphics.FG_ANSI[int(name_colour("bob"))]
+    finally:
+        pty.close()
+
+
+def test_with_no_color_history_is_plain_text_as_received(tmp_path: Path) -> None:
+    pty = show_history(tmp_path, env={"NO_COLOR": "1"})
+    try:
+        for line in (NOW_IN, HISTORY_HEAD, HISTORY_SAID, HISTORY_ACTED, LIVE):
+            plain = {(c.fg, c.bold, c.italics) for c in drawn(pty, line)}
+            assert plain == {("default", False, False)}, line
     finally:
         pty.close()

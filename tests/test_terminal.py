@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.conch.insults import helper
 from twisted.internet import defer, task
 
 from twisted_chat import text
-from twisted_chat.terminal import (
+from twisted_chat.client.style import FAINT, NORMAL, NOTICE_COLOUR
+from twisted_chat.client.terminal import (
     CURSOR_REPORT_SECONDS,
     ChatTerminal,
     _key,
@@ -18,10 +23,31 @@ ALT = _key("ALT")
 
 
 class Screen(helper.TerminalBuffer):
-    """TerminalBuffer takes SGR attributes as ints; insults sends strings."""
+    """
+    TerminalBuffer takes SGR attributes as ints; insults sends strings.
+    TerminalBuffer knows no faint: this one keeps where it was drawn.
+    """
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.faint = False
+        #: The (column, row) of every character drawn faint, until overdrawn.
+        self.faint_cells: set[tuple[int, int]] = set()
 
     def selectGraphicRendition(self, *attributes: str) -> None:
-        super().selectGraphicRendition(*(int(a) for a in attributes))
+        for attribute in attributes:
+            if attribute in (FAINT, NORMAL):
+                self.faint = attribute == FAINT
+        super().selectGraphicRendition(*(int(a) for a in attributes if a != FAINT))
+
+    def insertAtCursor(self, b: bytes) -> None:
+        if b not in b"\r\n":
+            cell = (self.x, self.y)
+            if self.faint:
+                self.faint_cells.add(cell)
+            else:
+                self.faint_cells.discard(cell)
+        super().insertAtCursor(b)
 
     def narrow(self, width: int) -> None:
         """A terminal that cuts rows on a resize: the cursor stops at the margin."""
@@ -329,3 +355,128 @@ def test_a_terminal_that_never_reports_holds_lines_only_briefly() -> None:
     assert "<bob> held" not in rows(screen)
     clock.advance(CURSOR_REPORT_SECONDS)
     assert rows(screen)[0] == "<bob> held"
+
+
+SAID = text.HISTORY_SAID.format(time="21:30", name="bob", text="hi <all>")
+ACTED = text.HISTORY_ACTED.format(time="2026-11-30 09:05", name="alice", text="waves")
+#: The server's notices about rooms, each as the server would send it.
+ROOM_NOTICES = (
+    text.HISTORY.format(count=2, room="lobby"),
+    text.NOW_IN.format(room="lobby", count=3),
+    text.TOPIC_IS.format(room="lobby", text="Friday: <release> *day*"),
+    text.TOPIC_SET.format(name="bob", text="release day"),
+    text.TOPIC_CLEARED.format(name="bob"),
+    text.WHO_IN.format(count=2, room="dev", text="alice, bob"),
+    text.ROOMS.format(count=2),
+    text.ROOM_ENTRY.format(room="dev", count=2),
+    text.ROOM_ENTRY_TOPIC.format(room="lobby", count=3, text="release day"),
+)
+
+
+def test_history_lines_are_faint_whole_and_names_keep_their_colour() -> None:
+    """Even our own name: faint, in its colour, never bold (bold undoes faint)."""
+    for own in ("", "alice", "bob"):
+        assert style_line(SAID, own) == [
+            ("*** [21:30] <", (FAINT,)),
+            ("bob", (FAINT, name_colour("bob"))),
+            ("> hi <all>", (FAINT,)),
+        ]
+        assert style_line(ACTED, own) == [
+            ("*** [2026-11-30 09:05] * ", (FAINT,)),
+            ("alice", (FAINT, name_colour("alice"))),
+            (" waves", (FAINT,)),
+        ]
+
+
+def test_a_history_line_is_history_whatever_its_text_looks_like() -> None:
+    """Text that reads like a live line or a notice stays in the faint line."""
+    for said in ("<eve> hi", "*** eve has joined", "! oops", "* eve waves"):
+        line = text.HISTORY_SAID.format(time="21:30", name="bob", text=said)
+        assert all(FAINT in attributes for _, attributes in style_line(line, ""))
+
+
+def test_the_history_head_and_room_notices_look_like_the_other_events() -> None:
+    joined = style_line(text.JOINED.format(name="carol"), "bob")
+    assert joined == [(text.JOINED.format(name="carol"), (NOTICE_COLOUR,))]
+    for notice in ROOM_NOTICES:
+        assert style_line(notice, "bob") == [(notice, (NOTICE_COLOUR,))]
+
+
+def test_nothing_but_history_is_faint() -> None:
+    live = (
+        "<bob> hi",
+        "* bob waves",
+        "*bob* psst",
+        "-> *bob* psst",
+        text.JOINED.format(name="bob"),
+        text.NOTICE.format(text="[21:30] said bob"),
+        "! oops",
+        "plain",
+        *ROOM_NOTICES,
+    )
+    for line in live:
+        assert not any(FAINT in attributes for _, attributes in style_line(line, ""))
+
+
+_FIELDS = {
+    "name": st.from_regex(text.NAME_PATTERN, fullmatch=True),
+    "old": st.from_regex(text.NAME_PATTERN, fullmatch=True),
+    "new": st.from_regex(text.NAME_PATTERN, fullmatch=True),
+    "room": st.from_regex(text.ROOM_PATTERN, fullmatch=True),
+    "time": st.from_regex(text.TIME_PATTERN, fullmatch=True),
+    "server": st.text(min_size=1),
+    "text": st.text(),
+    "count": st.integers(0, 10**6),
+    "burst": st.integers(0, 10**6),
+    "length": st.integers(0, 10**6),
+    "rate": st.floats(0, 1000).map(text.plain_number),
+    "word": st.from_regex(r"\S*", fullmatch=True),
+}
+
+
+@st.composite
+def server_lines(draw: st.DrawFn) -> str:
+    """A line of any format the server sends, fields as they may be."""
+    line_format = draw(st.sampled_from(text.LINE_FORMATS))
+    names = re.findall(r"\{(\w+)\}", line_format.template)
+    return line_format.format(**{name: draw(_FIELDS[name]) for name in names})
+
+
+@given(line=st.one_of(server_lines(), st.text()), own=_FIELDS["name"])
+def test_styling_never_changes_the_text(line: str, own: str) -> None:
+    """Without colour, every line is shown exactly as received."""
+    assert "".join(piece for piece, _ in style_line(line, own)) == line
+
+
+def test_the_screen_draws_history_faint_and_live_lines_not() -> None:
+    """
+    Every character of a history line is faint; the head, a live line and
+    the prompt are not.
+    """
+    terminal, screen, _, _ = make(width=60)
+    terminal.set_name("alice")
+    head = text.HISTORY.format(count=2, room="lobby")
+    for line in (head, SAID, ACTED, "<bob> now"):
+        terminal.show(line)
+    shown = rows(screen)
+    assert shown[:5] == [head, SAID, ACTED, "<bob> now", "alice>"]
+    for row in (1, 2):
+        drawn = {(x, row) for x, char in enumerate(shown[row]) if char != " "}
+        assert drawn <= screen.faint_cells
+    assert {y for _, y in screen.faint_cells} == {1, 2}
+    bob = screen.getCharacter(len("*** [21:30] <"), 1)[1]
+    assert (bob.foreground, bob.bold) == (int(name_colour("bob")) - 30, False)
+
+
+def test_without_colour_history_is_plain_text_as_received() -> None:
+    """--no-color, NO_COLOR: the line as it came, no attribute at all."""
+    terminal, screen, _, _ = make(colour=False)
+    terminal.set_name("bob")
+    terminal.show(SAID)
+    assert rows(screen)[0] == SAID
+    assert screen.faint_cells == set()
+    assert not any(
+        screen.getCharacter(x, 0)[1].bold
+        or screen.getCharacter(x, 0)[1].foreground != helper.WHITE
+        for x in range(len(SAID))
+    )

@@ -20,7 +20,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
-from twisted_chat.terminal import ChatTerminal, _key
+from twisted_chat.client.terminal import ChatTerminal, _key
 
 _ESC = b"\x1b"
 _ALT = _key("ALT")

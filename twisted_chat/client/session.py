@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_chat import text
-from twisted_chat.client_tls import describe_connect_error
+from twisted_chat.client.tls import describe_connect_error
 from twisted_chat.syntax import split_command
 
 CONNECT_TIMEOUT_SECONDS = 10

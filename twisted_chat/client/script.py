@@ -28,7 +28,7 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_chat.client_pacing import (
+from twisted_chat.client.pacing import (
     ANY_SLOW_DOWN,
     DOCUMENTED_DEFAULTS,
     LINE_TOO_LONG,
@@ -37,8 +37,8 @@ from twisted_chat.client_pacing import (
     ServerLimits,
     limits_answer,
 )
-from twisted_chat.client_session import ChatSession
-from twisted_chat.client_tls import PROGRAM
+from twisted_chat.client.session import ChatSession
+from twisted_chat.client.tls import PROGRAM
 from twisted_chat.syntax import split_command
 
 #: Until the server answers /limits, and for one that never does.

@@ -20,8 +20,8 @@ from twisted.conch.insults.insults import TerminalProtocol
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from twisted_chat.client_input import InputLine
-from twisted_chat.client_style import (
+from twisted_chat.client.input_line import InputLine
+from twisted_chat.client.style import (
     BOLD,
     NORMAL,
     NOTICE_COLOUR,

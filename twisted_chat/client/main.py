@@ -1,12 +1,14 @@
 """
 C{python -m twisted_chat.client HOST [PORT]}: chat from a terminal or a script.
 
+The command line, the terminal's modes, and how a run starts and ends.
+
 One reactor carries both sides: the keyboard (or piped input) through
 L{twisted.internet.stdio.StandardIO}, and the server through a TCP
-connection (L{twisted_chat.client_session}). On a terminal the screen is a
+connection (L{twisted_chat.client.session}). On a terminal the screen is a
 L{ChatTerminal} (an editable input line below the conversation); with piped
 input it is plain lines in, plain lines out, for scripts
-(L{twisted_chat.client_script}).
+(L{twisted_chat.client.script}).
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from twisted.internet.task import react
 from twisted.python.failure import Failure
 
 from twisted_chat import text
-from twisted_chat.client_keyboard import TerminalSide
-from twisted_chat.client_script import ScriptLines
-from twisted_chat.client_session import ChatSession
-from twisted_chat.client_tls import PROGRAM, describe_connect_error, tls_options
+from twisted_chat.client.keyboard import TerminalSide
+from twisted_chat.client.script import ScriptLines
+from twisted_chat.client.session import ChatSession
+from twisted_chat.client.tls import PROGRAM, describe_connect_error, tls_options
 from twisted_chat.daemon.signals import SignalHandler, in_reactor
 
 DEFAULT_PORT = 5000
@@ -232,7 +234,3 @@ def main(argv: Sequence[str] | None = None) -> None:
         react(start)
     finally:
         modes.restore()
-
-
-if __name__ == "__main__":
-    main()
