@@ -187,9 +187,10 @@ class ChatDaemon:
         return int(match.group(1))
 
     def connect(self, **options: object) -> LineClient:
-        """A new plain-socket client, its greeting already read."""
+        """A new plain-socket client, its greeting already read (up to its room)."""
         client = LineClient(self.port, **options)  # type: ignore[arg-type]
         client.expect(r"\* Welcome to ")
+        client.expect(r"^\*\*\* You are in #")
         return client
 
 

@@ -261,6 +261,8 @@ class BytePeer(LineClient):
         name = welcome_name(line)
         assert name is not None, line
         self.name = name
+        # The greeting ends with the room the newcomer is in.
+        self.expect(r"^\*\*\* You are in #")
         return name
 
     def next_raw_line(self, timeout: float = DEADLINE_SECONDS) -> bytes:

@@ -256,6 +256,7 @@ def test_received_lines_are_printed(daemon: ChatDaemon) -> None:
     assert (status, errors) == (0, "")
     assert client.output == [
         WELCOME,
+        text.NOW_IN.format(room="lobby", count=1),
         text.JOINED.format(name="guest2"),
         text.RENAMED.format(old="guest2", new="bob"),
         "<bob> hello client",

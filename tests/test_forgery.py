@@ -154,6 +154,7 @@ def test_the_server_name_reaches_newcomers_clean(
         "*** Welcome to evil * alice has left, guest1! 1 here now. "
         "Type /help for commands."
     )
+    assert newcomer.read_lines(1) == ["*** You are in #lobby: 1 here"]
     newcomer.send("/who")
     assert newcomer.read_lines(1) == ["*** 1 here: guest1"]
 

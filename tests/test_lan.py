@@ -131,6 +131,7 @@ def test_telnet_and_nc_from_another_machine_chat_both_ways(
             lambda line: line == said(telnet_name, "東京 Ņ, after it"), "the last line"
         )
         assert nc.lines()[1:] == [
+            text.NOW_IN.encode(room="lobby", count=1).rstrip(b"\r\n"),
             joined(telnet_name),
             said(telnet_name, first),
             said(telnet_name, "東京 Ņ, after it"),

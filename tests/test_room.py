@@ -17,7 +17,8 @@ def test_join_gives_unique_guest_names_and_greets() -> None:
     room.connect(second)
     assert (first.name, second.name) == ("guest1", "guest2")
     assert second.lines == [
-        "*** Welcome to here, guest2! 2 here now. Type /help for commands."
+        "*** Welcome to here, guest2! 2 here now. Type /help for commands.",
+        "*** You are in #lobby: 2 here",
     ]
     assert first.lines[-1] == "*** guest2 has joined"
 
@@ -82,7 +83,7 @@ def test_big_rooms_do_not_announce_joins_and_leaves() -> None:
     members = joined_members(room, 3)
     newcomer = FakeMember()
     room.connect(newcomer)
-    assert newcomer.lines[1] == (
+    assert newcomer.lines[2] == (
         "*** Over 3 people here: joins and leaves are not announced."
     )
     assert all(m.lines == [] for m in members)
@@ -156,7 +157,7 @@ def test_what_waits_is_relayed_before_anything_else_the_room_does() -> None:
         "<guest1> before the rename",
         "*** guest1 is now known as alice",
     ]
-    assert newcomer.lines[1:] == [
+    assert newcomer.lines[2:] == [
         "<guest1> before the rename",
         "*** guest1 is now known as alice",
         "<guest2> after",
@@ -188,7 +189,8 @@ def test_the_server_name_is_cleaned_into_one_line_however_it_is_set() -> None:
         newcomer = FakeMember()
         room.connect(newcomer)
         assert newcomer.lines == [
-            text.WELCOME.format(server="evil * alice has left", name="guest1", count=1)
+            text.WELCOME.format(server="evil * alice has left", name="guest1", count=1),
+            text.NOW_IN.format(room="lobby", count=1),
         ]
     room.server_name = "\u200b\r\n"
     assert room.server_name == "twisted_chat"
@@ -200,7 +202,7 @@ def test_the_motd_is_cleaned_line_by_line() -> None:
     assert room.motd == ["Be nice. ", "two", "lines", "", "reversed"]
     newcomer = FakeMember()
     room.connect(newcomer)
-    assert newcomer.lines[1:] == [
+    assert newcomer.lines[1:-1] == [
         "*** Be nice. ",
         "*** two",
         "*** lines",

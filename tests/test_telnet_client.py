@@ -273,6 +273,7 @@ def test_nc_gets_no_telnet_byte_and_its_lines_arrive_exact(
     assert bytes(nc.received) == b"".join(
         [
             text.encode_line(greeting),
+            text.NOW_IN.encode(room="lobby", count=welcome_count(greeting)),
             text.JOINED.encode(name=telnet.name),
             text.MESSAGE.encode(name=telnet.name, text=first),
             text.MESSAGE.encode(name=telnet.name, text="東京 Ņ"),
@@ -359,3 +360,10 @@ def test_openssl_s_client_gets_a_tls_alert_and_the_room_sees_nothing(
     assert "alert handshake failure" in done.stderr
     assert "SSL alert number 40" in done.stderr
     assert_room_saw_nothing(daemon, watcher, opened)
+
+
+def welcome_count(greeting: str) -> int:
+    """How many were here, by the greeting (the room's count says the same)."""
+    fields = text.WELCOME.parse(greeting)
+    assert fields is not None, greeting
+    return int(fields["count"])

@@ -394,7 +394,7 @@ ROOM_ENTRY = LineFormat("***   #{room}: {count} here")
 ROOM_ENTRY_TOPIC = LineFormat("***   #{room}: {count} here; topic: {text}")
 #: History replayed (on joining a room, or /history): a head, then each line
 #: with the time it was said, in a shape no live line has.
-HISTORY = LineFormat("*** The last {count} lines of #{room}:")
+HISTORY = LineFormat("*** Earlier in #{room} (the last {count}):")
 HISTORY_SAID = LineFormat("*** [{time}] <{name}> {text}")
 HISTORY_ACTED = LineFormat("*** [{time}] * {name} {text}")
 #: The answer to /limits; {rate} may be a decimal (L{plain_number}); 0 is off.

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from twisted_chat.core import events
 from twisted_chat.core.hub import Hub
-from twisted_chat.core.room import Member
+from twisted_chat.core.room import Member, Room, room_name
 from twisted_chat.syntax import may_hold_commands, split_command, unescape_text
 
 CommandFunction = Callable[[Member, Hub, str], None]
@@ -75,9 +75,60 @@ def _nick(member: Member, hub: Hub, arguments: str) -> None:
 
 
 def _who(member: Member, hub: Hub, arguments: str) -> None:
-    room = hub.room_of(member)
+    own = hub.room_of(member)
+    if not arguments:
+        if own is not None:
+            hub.tell(member, hub.who(own))
+        return
+    room = _existing_room(member, hub, arguments)
     if room is not None:
-        hub.tell(member, hub.who(room))
+        hub.tell(member, hub.who(room, own=room is own))
+
+
+def _existing_room(member: Member, hub: Hub, given: str) -> Room | None:
+    """The room C{given} names, or None after telling C{member} why not."""
+    name = room_name(given)
+    room = hub.room(name) if name is not None else None
+    if room is None:
+        _refuse(member, hub, f"No such room: {given}")
+    return room
+
+
+def _join(member: Member, hub: Hub, arguments: str) -> None:
+    if not arguments or " " in arguments:
+        _refuse(member, hub, "Usage: /join ROOM")
+        return
+    refusal = hub.move(member, arguments)
+    if refusal is not None:
+        _refuse(member, hub, refusal)
+
+
+def _rooms(member: Member, hub: Hub, arguments: str) -> None:
+    hub.tell(member, hub.room_list())
+
+
+def _topic(member: Member, hub: Hub, arguments: str) -> None:
+    room = hub.room_of(member)
+    if room is None:
+        return
+    if not arguments:
+        if room.topic:
+            hub.tell(member, events.TopicIs(room.name, room.topic))
+        else:
+            hub.tell(member, events.Notice(f"#{room.name} has no topic."))
+        return
+    # "/topic -" clears it: an empty argument is the question, not the answer.
+    hub.set_topic(member, "" if arguments == "-" else arguments)
+
+
+def _history(member: Member, hub: Hub, arguments: str) -> None:
+    room = hub.room_of(member)
+    if room is None:
+        return
+    if arguments and not (arguments.isdigit() and arguments.isascii()):
+        _refuse(member, hub, "Usage: /history [N]")
+        return
+    hub.tell(member, hub.backlog(room, int(arguments) if arguments else None))
 
 
 def _me(member: Member, hub: Hub, arguments: str) -> None:
@@ -113,7 +164,11 @@ def _quit(member: Member, hub: Hub, arguments: str) -> None:
 COMMANDS: dict[str, Command] = {
     "help": Command(_help, "/help", "this list"),
     "nick": Command(_nick, "/nick NAME", "change your name"),
-    "who": Command(_who, "/who", "who is here"),
+    "who": Command(_who, "/who [ROOM]", "who is here (or in ROOM)"),
+    "join": Command(_join, "/join ROOM", "go to ROOM (made if there is none)"),
+    "rooms": Command(_rooms, "/rooms", "every room, with counts and topics"),
+    "topic": Command(_topic, "/topic [TEXT]", "show or set the topic (- clears)"),
+    "history": Command(_history, "/history [N]", "the last N lines said here"),
     "me": Command(_me, "/me ACTION", "describe an action: * you ACTION"),
     "msg": Command(_msg, "/msg NAME TEXT", "a private message to NAME only"),
     "limits": Command(_limits, "/limits", "how fast and how long lines may be"),

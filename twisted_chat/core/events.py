@@ -107,6 +107,14 @@ class TopicSet:
 
 
 @dataclass(frozen=True, slots=True)
+class NoHistory:
+    """The answer to /history when C{room} has nothing to replay."""
+
+    room: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryLine:
     """One line said earlier: C{kind} is C{"said"} or C{"acted"}."""
 
@@ -139,8 +147,9 @@ class RoomInfo:
 
 @dataclass(frozen=True, slots=True)
 class Rooms:
-    """The answer to /rooms."""
+    """The answer to /rooms: C{count} rooms, of which C{rooms} the first part."""
 
+    count: int
     rooms: tuple[RoomInfo, ...]
 
 
@@ -234,6 +243,7 @@ EVENT_TYPES: tuple[type, ...] = (
     TopicIs,
     TopicSet,
     Backlog,
+    NoHistory,
     Rooms,
     Who,
     Quiet,
@@ -260,6 +270,7 @@ Event = (
     | TopicIs
     | TopicSet
     | Backlog
+    | NoHistory
     | Rooms
     | Who
     | Quiet

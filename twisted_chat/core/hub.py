@@ -19,10 +19,11 @@ from twisted.python.failure import Failure
 
 from twisted_chat import text
 from twisted_chat.core import events
-from twisted_chat.core.history import HistoryBudget
+from twisted_chat.core.history import HistoryBudget, RoomHistory
 from twisted_chat.core.room import ROOM_HELP, Member, Room, room_key, room_name
 from twisted_chat.core.turn import Turn
 from twisted_chat.names import NAME_HELP, NAME_RULE, is_reserved, name_key
+from twisted_chat.store import HistoryEntry, HistoryStore
 
 log = Logger()
 
@@ -49,6 +50,10 @@ class Hub:
         schedule: Callable[[Callable[[], None]], object] | None = None,
         clock: IReactorTime | None = None,
         default_room: str = DEFAULT_ROOM,
+        max_rooms: int = 1000,
+        history: int = 0,
+        history_total: int = 50_000,
+        store: HistoryStore | None = None,
     ) -> None:
         self.server_name = server_name
         #: Above this many members in a room, its joins and leaves are not
@@ -62,8 +67,16 @@ class Hub:
         self._rooms: dict[str, Room] = {}
         self._guest_numbers = count(1)
         self.turn = Turn(schedule, self._remove_broken, self._in_several)
-        self.history_cap = 0
-        self.history_budget = HistoryBudget(0)
+        self.turn.after_flush = self._save_history
+        #: How many rooms may exist (0: no cap); a /join past it is refused.
+        self.max_rooms = max_rooms
+        #: Lines each room keeps (0: none), and all rooms together.
+        self.history_cap = history
+        self.history_budget = HistoryBudget(history_total)
+        #: Where history and topics outlive the process (None: memory only).
+        self.store = store
+        # Lines said this turn, for the store: room key to entries.
+        self._unsaved: dict[str, list[HistoryEntry]] = {}
         # Plain counters for metrics: lines relayed from people and
         # deliveries (one line reaching one member).
         self.lines_relayed = 0
@@ -71,6 +84,11 @@ class Hub:
         lobby = self.room(default_room, create=True, persistent=True)
         assert lobby is not None
         self.default_room = lobby
+        if store is not None:
+            for name, topic in store.topics().items():
+                room = self.room(name, create=True)
+                if room is not None and topic:
+                    room.topic = topic
 
     # Settings, kept clean
 
@@ -149,9 +167,56 @@ class Hub:
         room = self._rooms.get(key)
         if room is None and create:
             room = self._rooms[key] = Room(name, self.history_cap, persistent)
+            self._load_history(room)
         elif room is not None and persistent:
             room.persistent = True
         return room
+
+    def configure(
+        self,
+        default_room: str,
+        rooms: Sequence[str] = (),
+        max_rooms: int = 1000,
+        history: int = 0,
+        history_total: int = 50_000,
+    ) -> None:
+        """
+        The room settings, at start-up or on a reload: C{default_room} and
+        C{rooms} always exist (a room no longer named goes once empty);
+        history caps apply at once, dropping the oldest lines over them.
+        """
+        self.max_rooms = max_rooms
+        self.history_cap = history
+        budget = self.history_budget
+        for room in self._rooms.values():
+            budget.forget(room.history.set_cap(history))
+        budget.total = history_total
+        budget.spend(0, 0, self._histories())
+        named = [default_room, *rooms]
+        keys = {room_key(name) for name in named}
+        for room in list(self._rooms.values()):
+            room.persistent = room.key in keys
+            if room.empty:
+                self._forget(room)
+        for name in named:
+            self.room(name, create=True, persistent=True)
+        for room in self._rooms.values():
+            self._load_history(room)
+        lobby = self.room(default_room)
+        assert lobby is not None
+        self.default_room = lobby
+
+    def _load_history(self, room: Room) -> None:
+        """Once per room, when there is a store and history is on: its lines."""
+        if self.store is None or not self.history_cap or room.history_loaded:
+            return
+        room.history_loaded = True
+        for entry in self.store.load(room.key, self.history_cap):
+            room.history.add(entry.time, entry.kind, entry.name, (entry.text,))
+        self.history_budget.spend(room.history.lines, 0, self._histories())
+
+    def _histories(self) -> Iterable[RoomHistory]:
+        return (room.history for room in self._rooms.values())
 
     # Coming and going
 
@@ -170,7 +235,7 @@ class Hub:
         )
         for line in self._motd:
             self.turn.to_member(member, events.Notice(line))
-        self._enter(member, self.default_room, greeting=True)
+        self._enter(member, self.default_room)
 
     def disconnect(self, member: Member) -> None:
         """Take C{member} out of every room (announced) and free its name."""
@@ -184,7 +249,61 @@ class Hub:
         if self._members.get(name_key(member.name)) is member:
             del self._members[name_key(member.name)]
 
-    def _enter(self, member: Member, room: Room, greeting: bool = False) -> None:
+    def join(self, member: Member, name: str) -> str | None:
+        """
+        Put C{member} in the room called C{name} too (made if missing),
+        announced there; the member is told who is there, the topic and
+        what was said before.
+
+        @return: L{None} on success, else a one-line reason for the refusal.
+        """
+        wanted = room_name(name)
+        if wanted is None:
+            return f"Invalid room name {name!r}: use {ROOM_HELP}."
+        room = self.room(wanted)
+        if room is None:
+            if self.max_rooms and len(self._rooms) >= self.max_rooms:
+                return (
+                    f"No room #{wanted}, and no more can be made "
+                    f"(at most {self.max_rooms}); join one of /rooms."
+                )
+            room = self.room(wanted, create=True)
+            assert room is not None
+        if member in room:
+            return f"You are already in #{room.name}."
+        self.turn.flush()
+        self._enter(member, room)
+        return None
+
+    def move(self, member: Member, name: str) -> str | None:
+        """
+        L{join} the room called C{name}, leaving every other room first (a
+        front end that keeps one current room).
+
+        @return: L{None} on success, else a one-line reason for the refusal.
+        """
+        current = self.rooms_of(member)
+        if len(current) == 1 and room_key(name.removeprefix("#")) == current[0].key:
+            return f"You are already in #{current[0].name}."
+        # Made (or refused) before leaving, so a refusal leaves it where it was.
+        refusal = self.join(member, name)
+        if refusal is None:
+            for room in current:
+                self.part(member, room)
+        return refusal
+
+    def part(self, member: Member, room: Room) -> None:
+        """Take C{member} out of C{room} (announced); the room may go."""
+        rooms = self._rooms_of.get(member)
+        if rooms is None or room not in rooms:
+            return
+        self.turn.flush()
+        rooms.remove(room)
+        if len(rooms) < 2:
+            self._in_several.discard(member)
+        self._exit(member, room)
+
+    def _enter(self, member: Member, room: Room) -> None:
         quiet_before = self.is_quiet(room)
         room.add(member)
         rooms = self._rooms_of[member]
@@ -193,8 +312,13 @@ class Hub:
             self._in_several.add(member)
         if not (quiet_before or self.is_quiet(room)):
             self.turn.to_room(room, events.Joined(member.name), exclude=member)
+        self.turn.to_member(member, events.NowIn(room.name, len(room)))
         if self.is_quiet(room):
             self.turn.to_member(member, events.Quiet(self.announce_limit))
+        if room.topic:
+            self.turn.to_member(member, events.TopicIs(room.name, room.topic))
+        if room.history.lines:
+            self.turn.to_member(member, self.backlog(room))
 
     def _exit(self, member: Member, room: Room) -> None:
         quiet = self.is_quiet(room)
@@ -207,6 +331,37 @@ class Hub:
     def _forget(self, room: Room) -> None:
         del self._rooms[room.key]
         self.history_budget.forget(room.history.lines)
+
+    def set_topic(self, member: Member, topic: str) -> None:
+        """Set (or, empty, clear) the topic of C{member}'s room; announced there."""
+        room = self.room_of(member)
+        if room is None:
+            return
+        room.topic = topic
+        room.topic_by = member.name
+        self.turn.to_room(room, events.TopicSet(member.name, room.topic))
+        if self.store is not None:
+            self.store.save_topic(room.key, room.name, room.topic or None)
+        if room.empty:
+            self._forget(room)
+
+    def backlog(self, room: Room, most: int | None = None) -> events.Event:
+        """What C{room} keeps of what was said (its last C{most} lines)."""
+        lines = room.history.last(most)
+        if not lines:
+            return events.NoHistory(room.name, bool(self.history_cap))
+        return events.Backlog(room.name, lines, self.now())
+
+    def room_list(self, most: int = 100) -> events.Rooms:
+        """The /rooms answer: the first C{most} rooms by name, counts, topics."""
+        rooms = self.rooms
+        return events.Rooms(
+            len(rooms),
+            tuple(
+                events.RoomInfo(room.name, len(room), room.topic)
+                for room in rooms[:most]
+            ),
+        )
 
     def is_quiet(self, room: Room) -> bool:
         """Whether C{room} is too big to announce joins and leaves."""
@@ -238,10 +393,22 @@ class Hub:
     ) -> None:
         history = room.history
         if history.cap:
-            dropped = history.add(self.now(), kind, name, texts)
-            self.history_budget.spend(
-                len(texts), dropped, (r.history for r in self._rooms.values())
-            )
+            now = self.now()
+            dropped = history.add(now, kind, name, texts)
+            self.history_budget.spend(len(texts), dropped, self._histories())
+            if self.store is not None:
+                unsaved = self._unsaved.get(room.key)
+                if unsaved is None:
+                    unsaved = self._unsaved[room.key] = []
+                unsaved.extend(HistoryEntry(now, kind, name, text) for text in texts)
+
+    def _save_history(self) -> None:
+        """After each turn: what its rooms said goes to the store, batched."""
+        if self._unsaved:
+            assert self.store is not None
+            unsaved, self._unsaved = self._unsaved, {}
+            for key, entries in unsaved.items():
+                self.store.append(key, entries)
 
     def whisper(self, member: Member, name: str, message: str) -> Member | None:
         """

@@ -72,6 +72,8 @@ class Room:
         #: Rooms named in the configuration exist even when empty.
         self.persistent = persistent
         self.history = RoomHistory(history_cap)
+        #: Whether the store's lines for this room have been read into it.
+        self.history_loaded = False
         self._topic = ""
         #: Who set the topic, for the log and later for moderation.
         self.topic_by = ""

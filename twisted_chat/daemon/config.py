@@ -21,7 +21,9 @@ from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 
+from twisted_chat.core.hub import DEFAULT_ROOM
 from twisted_chat.core.limits import Limits
+from twisted_chat.core.room import ROOM_HELP, room_name
 from twisted_chat.text import TLS_MISSING, clean_text
 
 
@@ -34,7 +36,7 @@ class ConfigError(Exception):
 LISTEN_BACKLOG = 1024
 DEFAULT_PORT = f"tcp:5000:backlog={LISTEN_BACKLOG}"
 #: Settings a running daemon cannot change: it listens once, at start-up.
-RESTART_ONLY = ("port", "metrics")
+RESTART_ONLY = ("port", "metrics", "history-db")
 
 
 def endpoint_description(value: str) -> str:
@@ -92,6 +94,26 @@ def number(option: str, kind: type[int] | type[float], minimum: float = 0) -> An
 
     coerce.coerceDoc = f"{what.capitalize()}, {minimum:g} or more."  # type: ignore[attr-defined]
     return coerce
+
+
+def _room(value: str) -> str:
+    name = room_name(value)
+    if name is None:
+        raise ValueError(
+            f"--default-room takes a room name ({ROOM_HELP}), not {value!r}"
+        )
+    return name
+
+
+def _rooms(value: str) -> list[str]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    bad = [name for name in names if room_name(name) is None]
+    if bad:
+        raise ValueError(
+            f"--rooms takes room names ({ROOM_HELP}), separated by commas, "
+            f"not {bad[0]!r}"
+        )
+    return [name.removeprefix("#") for name in names]
 
 
 @dataclass(frozen=True)
@@ -172,6 +194,45 @@ PARAMETERS = (
     Parameter(
         "motd", None, "A file whose text every newcomer sees after the greeting."
     ),
+    Parameter("default-room", DEFAULT_ROOM, "The room everyone starts in.", _room),
+    Parameter(
+        "rooms",
+        [],
+        "Rooms that always exist, even when empty, separated by commas "
+        "(in the file: a list).",
+        _rooms,
+    ),
+    Parameter(
+        "max-rooms",
+        1000,
+        "How many rooms may exist at once (0: no limit).",
+        number("max-rooms", int),
+    ),
+    Parameter(
+        "history",
+        50,
+        "Lines each room keeps and shows a newcomer (0: none).",
+        number("history", int),
+    ),
+    Parameter(
+        "history-total",
+        50_000,
+        "Lines all rooms together keep in memory; past it the oldest go "
+        "(0: no limit but each room's).",
+        number("history-total", int),
+    ),
+    Parameter(
+        "history-db",
+        None,
+        "Keep history (and topics) in this SQLite file, so a restart loses "
+        "nothing; without it, history is in memory only.",
+    ),
+    Parameter(
+        "history-max-age",
+        0.0,
+        "Days after which lines are dropped from --history-db (0: never).",
+        number("history-max-age", float),
+    ),
     Parameter(
         "metrics",
         None,
@@ -241,13 +302,17 @@ def read_config(path: str) -> dict[str, Any]:
         parameter = BY_NAME.get(name)
         if parameter is None:
             raise ConfigError(f"{where}: unknown setting {key!r}")
+        if name == "rooms" and isinstance(value, list):
+            if not all(isinstance(room, str) for room in value):
+                raise ConfigError(f"{where}: rooms takes a list of room names")
+            value = ",".join(value) or ","
         if isinstance(value, dict | list | bool):
             raise ConfigError(f"{where}: {key} cannot be {type(value).__name__}")
         try:
             settings[name] = parameter.coerce(str(value))
         except ValueError as error:
             raise ConfigError(f"{where}: {_unflagged(error)}") from None
-        if name == "motd":
+        if name in ("motd", "history-db"):
             settings[name] = str(Path(path).parent / str(value))
     return settings
 

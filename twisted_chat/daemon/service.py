@@ -9,7 +9,8 @@ from __future__ import annotations
 import resource
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from twisted.application.service import IService, Service
 from twisted.internet import defer
@@ -21,6 +22,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
     IStreamServerEndpoint,
 )
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -41,8 +43,12 @@ from twisted_chat.daemon.signals import (
 )
 from twisted_chat.frontends.line.factory import LineFactory
 from twisted_chat.session.services import Services
+from twisted_chat.store import HistoryStore, StoreError, open_store
 
 log = Logger()
+
+#: How often lines older than --history-max-age are dropped from the store.
+PRUNE_SECONDS = 3600.0
 
 #: How long shutdown waits for queued output to reach clients.
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -71,12 +77,17 @@ class ChatService(Service):
         endpoints: Sequence[tuple[str, IStreamServerEndpoint, IProtocolFactory]],
         options: Options | None = None,
         clock: IReactorTime | None = None,
+        store: HistoryStore | None = None,
     ) -> None:
         self.factory = factory
         self.endpoints = list(endpoints)
         self.options = options
         self.ports: list[IListeningPort] = []
         self._clock = clock
+        #: Closed last on stop, once every line said is in it.
+        self.store = store
+        self._history_max_age: float = options["history-max-age"] if options else 0.0
+        self._pruning: LoopingCall | None = None
 
     def privilegedStartService(self) -> None:
         # Listening here, before twistd drops privileges, allows ports < 1024.
@@ -112,6 +123,12 @@ class ChatService(Service):
         if not self.ports:
             self.privilegedStartService()
         super().startService()
+        if self.store is not None:
+            # Hourly, and once now: an old file may hold more than is kept.
+            self._pruning = LoopingCall(self._prune)
+            if self._clock is not None:
+                self._pruning.clock = self._clock
+            self._pruning.start(PRUNE_SECONDS, now=True)
         if self.options is not None:
             reactor = _reactor()
             signal.signal(
@@ -172,6 +189,8 @@ class ChatService(Service):
         room.server_name = settings["server-name"]
         room.announce_limit = settings["announce-limit"]
         room.motd = motd
+        configure_rooms(room, settings)
+        self._history_max_age = settings["history-max-age"]
         self.factory.apply_limits(limits_from(settings))
         log.info(
             "reloaded {path}: settings applied to {count} connections",
@@ -186,7 +205,20 @@ class ChatService(Service):
             [defer.maybeDeferred(port.stopListening) for port in ports]
         )
         stopped.addCallback(lambda _: self._say_goodbye())
+        if self._pruning is not None and self._pruning.running:
+            self._pruning.stop()
+        if self.store is not None:
+            store = self.store
+            # After the goodbyes, so everything said before them is kept.
+            stopped.addCallback(lambda _: store.close())
         return stopped  # type: ignore[return-value]
+
+    def _prune(self) -> None:
+        """Drop from the store what is older than --history-max-age."""
+        if self.store is not None and self._history_max_age:
+            clock = self._clock if self._clock is not None else _reactor()
+            now = clock.seconds()  # type: ignore[union-attr]
+            self.store.prune(now - self._history_max_age * 86400)
 
     def _say_goodbye(self) -> defer.Deferred[None] | None:
         hub = self.factory.services.hub
@@ -237,13 +269,20 @@ def makeService(options: Options) -> IService:
     except ConfigError as error:
         raise SystemExit(f"twistd chat: {error}") from None
     reactor = _reactor()
+    try:
+        store = open_store(settings["history-db"]) if settings["history-db"] else None
+    except StoreError as error:
+        raise SystemExit(f"twistd chat: {error}") from None
     hub = Hub(
         server_name=settings["server-name"],
         announce_limit=settings["announce-limit"],
         # One flush per reactor turn: one write per member, however many spoke.
         schedule=lambda flush: reactor.callLater(0, flush),  # type: ignore[attr-defined]
         clock=reactor,  # type: ignore[arg-type]
+        default_room=settings["default-room"],
+        store=store,
     )
+    configure_rooms(hub, settings)
     hub.motd = motd
     services = Services(hub, limits_from(settings), reactor)  # type: ignore[arg-type]
     factory = LineFactory(services)
@@ -264,4 +303,15 @@ def makeService(options: Options) -> IService:
                 metrics_factory(services, reactor),  # type: ignore[arg-type]
             )
         )
-    return ChatService(factory, endpoints, options)
+    return ChatService(factory, endpoints, options, store=store)
+
+
+def configure_rooms(hub: Hub, settings: Mapping[str, Any]) -> None:
+    """The room and history settings, at start-up and on reload."""
+    hub.configure(
+        settings["default-room"],
+        settings["rooms"],
+        settings["max-rooms"],
+        settings["history"],
+        settings["history-total"],
+    )

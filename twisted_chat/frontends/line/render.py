@@ -57,6 +57,11 @@ class LineRenderer:
             events.TopicIs: lambda e: text.TOPIC_IS.encode(room=e.room, text=e.topic),
             events.TopicSet: self._topic_set,
             events.Backlog: self._backlog,
+            events.NoHistory: lambda e: text.NOTICE.encode(
+                text=f"Nothing has been said in #{e.room} yet."
+                if e.enabled
+                else "History is off on this server."
+            ),
             events.Rooms: self._rooms,
             events.Who: self._who,
             events.Quiet: lambda e: quiet_notice(e.limit),
@@ -107,7 +112,7 @@ class LineRenderer:
 
     @staticmethod
     def _rooms(event: events.Rooms) -> bytes:
-        lines = [text.ROOMS.format(count=len(event.rooms))]
+        lines = [text.ROOMS.format(count=event.count)]
         for room in event.rooms:
             if room.topic:
                 lines.append(
@@ -117,6 +122,10 @@ class LineRenderer:
                 )
             else:
                 lines.append(text.ROOM_ENTRY.format(room=room.name, count=room.count))
+        if event.count > len(event.rooms):
+            lines.append(
+                text.NOTICE.format(text=f"  and {event.count - len(event.rooms)} more")
+            )
         return b"".join(map(text.encode_line, lines))
 
     @staticmethod

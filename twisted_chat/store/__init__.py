@@ -1,0 +1,98 @@
+"""
+Where rooms' history is kept (and, later, accounts and bans).
+
+The daemon sees only this module: L{HistoryEntry}, the L{HistoryStore}
+interface and L{open_store}, which gives the in-memory store
+(L{twisted_chat.store.memory}) when no database is named and the SQLite one
+(L{twisted_chat.store.sqlite}) when one is. Under the SQLite store:
+L{twisted_chat.store.database} (the open file, its writer thread),
+L{twisted_chat.store.opening} (checks at open) and
+L{twisted_chat.store.schema} (the versions of the schema).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+
+__all__ = ["HistoryEntry", "HistoryStore", "StoreError", "open_store"]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One line of a room's history, as it was said."""
+
+    time: float  # unix seconds
+    kind: str  # "said" or "acted"
+    name: str
+    text: str
+
+
+class StoreError(Exception):
+    """
+    A store cannot be used. Its message is one line for an admin, naming the
+    file and what is wrong with it; it never holds a traceback.
+    """
+
+
+class HistoryStore(Protocol):
+    """
+    Rooms' history and topics, by room key.
+
+    The writing methods never block on disk and never raise: what cannot be
+    written is counted in L{failures} and logged. The reading methods are
+    synchronous and cheap (an indexed query with a limit).
+    """
+
+    @property
+    def failures(self) -> int:
+        """How many writes (calls of the writing methods) were lost."""
+
+    def load(self, room_key: str, limit: int) -> list[HistoryEntry]:
+        """The last C{limit} entries of the room (at most C{limit}), oldest first."""
+
+    def append(self, room_key: str, entries: Sequence[HistoryEntry]) -> None:
+        """Keep C{entries} after the room's others, in order."""
+
+    def save_topic(self, room_key: str, room_name: str, topic: str | None) -> None:
+        """Keep the room's topic (None or empty removes it) and its name."""
+
+    def topics(self) -> dict[str, str]:
+        """Every room's topic, by the room's name as last saved."""
+
+    def prune(self, older_than: float) -> None:
+        """Forget every entry whose time is before C{older_than}."""
+
+    def close(self) -> Deferred[None]:
+        """
+        Fires once everything written before it is kept (committed, for a
+        file) and the store is closed. Writes after it are lost (counted).
+        """
+
+
+def open_store(path: str | None, clock: IReactorTime | None = None) -> HistoryStore:
+    """
+    The in-memory store for None, the SQLite database at C{path} otherwise
+    (made, with mode 0600, if there is none).
+
+    C{clock} is the reactor (the global one when None): its time spaces the
+    failure log out; when it can C{callFromThread}, the writer thread's log
+    lines and close's result are handed to the reactor thread through it.
+
+    @raise StoreError: with one line, when C{path} cannot be used: its
+        directory is missing or not writable, the file is not SQLite or is
+        corrupt, or it was made by a newer schema version than ours.
+    """
+    # Imported here so the in-memory store loads no sqlite3 and the
+    # submodules can import this one's names without a cycle.
+    if path is None:
+        from twisted_chat.store.memory import MemoryStore
+
+        return MemoryStore()
+    from twisted_chat.store.sqlite import SQLiteStore
+
+    return SQLiteStore.open(path, clock)
