@@ -117,6 +117,10 @@ def test_metrics_after_some_traffic(start_daemon: StartDaemon) -> None:
     assert samples[("chat_limit_hits_total", (("limit", "line_length"),))] == 1
     assert samples[("chat_limit_hits_total", (("limit", "rate"),))] == 7
     assert samples[("chat_disconnects_total", (("reason", "lost"),))] == 1
+    assert samples[("chat_rooms", ())] == 1  # the lobby
+    # one, two and the 3 floods, each kept in the lobby's history
+    assert samples[("chat_history_lines", ())] == 5
+    assert ("chat_history_write_failures_total", ()) not in samples  # no database
 
 
 def test_a_bad_metrics_endpoint_is_one_line() -> None:

@@ -75,6 +75,20 @@ class ChatCollector(Collector):
         for reason, count in sorted(factory.disconnects.items()):
             gone.add_metric([reason], count)
         yield gone
+        yield GaugeMetricFamily(
+            "chat_rooms", "Rooms that exist now.", value=len(room.rooms)
+        )
+        yield GaugeMetricFamily(
+            "chat_history_lines",
+            "Lines of history kept in memory, all rooms together.",
+            value=room.history_budget.lines,
+        )
+        if room.store is not None:
+            yield CounterMetricFamily(
+                "chat_history_write_failures",
+                "Writes to the history database that were lost.",
+                value=room.store.failures,
+            )
 
 
 class MetricsPage(Resource):
