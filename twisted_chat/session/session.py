@@ -6,7 +6,6 @@ everything every front end needs around it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, ITransport
 from twisted.logger import Logger, LogLevel
@@ -297,21 +296,10 @@ class Session:
     def line_too_long(self, limit: int) -> None:
         """A line over C{limit} bytes arrived; it is refused, with a notice."""
         self._flush_batch()
-        self._limit_hit(
+        self.hit_limit(
             "line_length", "{peer} ({name}) sent a line over {limit} bytes", limit=limit
         )
         self._services.hub.tell(self, events.LineTooLong(limit))
-
-    def hit_limit(
-        self,
-        which: str,
-        format: str,
-        level: LogLevel = LogLevel.info,
-        counted: bool = True,
-        **fields: Any,
-    ) -> None:
-        """A front end's own limit was hit: counted and logged as ours are."""
-        self._limit_hit(which, format, level, counted, **fields)
 
     # Internals
 
@@ -322,7 +310,7 @@ class Session:
 
     def _refuse_not_utf8(self) -> None:
         self._flush_batch()
-        self._limit_hit("not_utf8", "{peer} ({name}) sent a line that is not UTF-8")
+        self.hit_limit("not_utf8", "{peer} ({name}) sent a line that is not UTF-8")
         self._services.hub.tell(
             self,
             events.Refused(
@@ -345,7 +333,7 @@ class Session:
         if verdict is Verdict.ACCEPT:
             return True
         self._flush_batch()
-        self._limit_hit("rate", "{peer} ({name}) over the line rate")
+        self.hit_limit("rate", "{peer} ({name}) over the line rate")
         self._unreported_refusals += 1
         if verdict is Verdict.REFUSE_WITH_NOTICE:
             self._report_refusals()
@@ -357,7 +345,7 @@ class Session:
                     f"Disconnected: flooding for {limits.flood_timeout:g} s."
                 ),
             )
-            self._limit_hit(
+            self.hit_limit(
                 "flooding",
                 "{peer} ({name}) disconnected for flooding",
                 LogLevel.warn,
@@ -404,7 +392,7 @@ class Session:
     def _queue_changed(self, nbytes: int, moved: bool) -> None:
         self._services.throttle.queued(self, nbytes, moved)
 
-    def _limit_hit(
+    def hit_limit(
         self,
         which: str,
         format: str,
@@ -415,7 +403,7 @@ class Session:
         """
         Count a hit of the limit C{which} (unless not C{counted}: a
         disconnect reason counts it instead); log it unless that logs too
-        much (L{LimitLog}).
+        much (L{LimitLog}). Front ends report their own limits here too.
         """
         if counted:
             self._services.limit_hits[which] += 1
@@ -429,7 +417,7 @@ class Session:
         self._close_reason, self._close_description = reason, description
 
     def _overflowed(self) -> None:
-        self._limit_hit(
+        self.hit_limit(
             "max_queue",
             "{peer} ({name}) dropped: not reading, output queue over {limit} bytes",
             LogLevel.warn,
