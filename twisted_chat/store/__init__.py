@@ -19,7 +19,19 @@ from typing import Protocol
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
-__all__ = ["HistoryEntry", "HistoryStore", "StoreError", "open_store"]
+from twisted_chat.store.records import Account, Grant, Moderation, Restriction
+
+__all__ = [
+    "Account",
+    "Grant",
+    "HistoryEntry",
+    "HistoryStore",
+    "Moderation",
+    "ModerationStore",
+    "Restriction",
+    "StoreError",
+    "open_store",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +84,36 @@ class HistoryStore(Protocol):
         Fires once everything written before it is kept (committed, for a
         file) and the store is closed. Writes after it are lost (counted).
         """
+
+
+class ModerationStore(Protocol):
+    """
+    Accounts, room operator grants and restrictions, kept by the same store
+    as history. Read all at once at start-up (L{moderation}); the daemon
+    keeps them in memory. The writing methods never block on disk and never
+    raise (lost writes are counted in C{failures}, as for history).
+    """
+
+    def moderation(self) -> Moderation:
+        """Everything kept, as it was last saved."""
+
+    def save_account(self, account: Account) -> None:
+        """Keep C{account} (a new one, or a new password: by its key)."""
+
+    def delete_account(self, key: str) -> None:
+        """Forget the account C{key}, and its grants."""
+
+    def save_grant(self, grant: Grant) -> None:
+        """Keep C{grant} (one per room and account)."""
+
+    def delete_grant(self, room: str, account: str) -> None:
+        """Forget that C{account} is an operator of C{room}."""
+
+    def save_restriction(self, restriction: Restriction) -> None:
+        """Keep C{restriction} (one per what, scope and target: it replaces)."""
+
+    def delete_restriction(self, what: str, scope: str, target: str) -> None:
+        """Lift the restriction C{what} on C{target} in C{scope}."""
 
 
 def open_store(path: str | None, clock: IReactorTime | None = None) -> HistoryStore:
