@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from itertools import count
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -19,11 +18,12 @@ from twisted.python.failure import Failure
 
 from twisted_chat import text
 from twisted_chat.core import events
-from twisted_chat.core.history import HistoryBudget, RoomHistory
+from twisted_chat.core.history import HistoryBudget
+from twisted_chat.core.keeper import HistoryKeeper
+from twisted_chat.core.registry import NameRegistry
 from twisted_chat.core.room import ROOM_HELP, Member, Room, room_key, room_name
 from twisted_chat.core.turn import Turn
-from twisted_chat.names import NAME_HELP, NAME_RULE, is_reserved, name_key
-from twisted_chat.store import HistoryEntry, HistoryStore
+from twisted_chat.store import HistoryStore
 
 log = Logger()
 
@@ -61,22 +61,15 @@ class Hub:
         self.announce_limit = announce_limit
         self.motd = []
         self._clock = clock
-        self._members: dict[str, Member] = {}
+        self.names_in_use = NameRegistry()
         self._rooms_of: dict[Member, list[Room]] = {}
         self._in_several: set[Member] = set()
         self._rooms: dict[str, Room] = {}
-        self._guest_numbers = count(1)
+        self.keeper = HistoryKeeper(self.now, store, history, history_total)
         self.turn = Turn(schedule, self._remove_broken, self._in_several)
-        self.turn.after_flush = self._save_history
+        self.turn.after_flush = self.keeper.save_turn
         #: How many rooms may exist (0: no cap); a /join past it is refused.
         self.max_rooms = max_rooms
-        #: Lines each room keeps (0: none), and all rooms together.
-        self.history_cap = history
-        self.history_budget = HistoryBudget(history_total)
-        #: Where history and topics outlive the process (None: memory only).
-        self.store = store
-        # Lines said this turn, for the store: room key to entries.
-        self._unsaved: dict[str, list[HistoryEntry]] = {}
         # Plain counters for metrics: lines relayed from people and
         # deliveries (one line reaching one member).
         self.lines_relayed = 0
@@ -115,6 +108,21 @@ class Hub:
         ]
 
     @property
+    def store(self) -> HistoryStore | None:
+        """Where history and topics outlive the process (None: memory only)."""
+        return self.keeper.store
+
+    @property
+    def history_cap(self) -> int:
+        """Lines each room keeps (0: none)."""
+        return self.keeper.cap
+
+    @property
+    def history_budget(self) -> HistoryBudget:
+        """The cap on lines kept across all rooms."""
+        return self.keeper.budget
+
+    @property
     def bytes_out(self) -> int:
         """Bytes handed to members."""
         return self.turn.bytes_out
@@ -126,7 +134,7 @@ class Hub:
     # Who is here
 
     def __len__(self) -> int:
-        return len(self._members)
+        return len(self.names_in_use)
 
     def __contains__(self, member: object) -> bool:
         return member in self._rooms_of
@@ -139,11 +147,11 @@ class Hub:
     @property
     def names(self) -> list[str]:
         """Everyone's name, sorted ignoring case."""
-        return sorted((m.name for m in self._rooms_of), key=str.casefold)
+        return self.names_in_use.names
 
     def find(self, name: str) -> Member | None:
         """The member called C{name} (ignoring case and look-alikes), if any."""
-        return self._members.get(name_key(name))
+        return self.names_in_use.find(name)
 
     def rooms_of(self, member: Member) -> list[Room]:
         """The rooms C{member} is in, the one it came into last at the end."""
@@ -167,7 +175,7 @@ class Hub:
         room = self._rooms.get(key)
         if room is None and create:
             room = self._rooms[key] = Room(name, self.history_cap, persistent)
-            self._load_history(room)
+            self.keeper.prepare(room, self._rooms.values())
         elif room is not None and persistent:
             room.persistent = True
         return room
@@ -186,12 +194,6 @@ class Hub:
         history caps apply at once, dropping the oldest lines over them.
         """
         self.max_rooms = max_rooms
-        self.history_cap = history
-        budget = self.history_budget
-        for room in self._rooms.values():
-            budget.forget(room.history.set_cap(history))
-        budget.total = history_total
-        budget.spend(0, 0, self._histories())
         named = [default_room, *rooms]
         keys = {room_key(name) for name in named}
         for room in list(self._rooms.values()):
@@ -200,23 +202,10 @@ class Hub:
                 self._forget(room)
         for name in named:
             self.room(name, create=True, persistent=True)
-        for room in self._rooms.values():
-            self._load_history(room)
+        self.keeper.configure(history, history_total, list(self._rooms.values()))
         lobby = self.room(default_room)
         assert lobby is not None
         self.default_room = lobby
-
-    def _load_history(self, room: Room) -> None:
-        """Once per room, when there is a store and history is on: its lines."""
-        if self.store is None or not self.history_cap or room.history_loaded:
-            return
-        room.history_loaded = True
-        for entry in self.store.load(room.key, self.history_cap):
-            room.history.add(entry.time, entry.kind, entry.name, (entry.text,))
-        self.history_budget.spend(room.history.lines, 0, self._histories())
-
-    def _histories(self) -> Iterable[RoomHistory]:
-        return (room.history for room in self._rooms.values())
 
     # Coming and going
 
@@ -226,12 +215,10 @@ class Hub:
         default room (announced to the room).
         """
         self.turn.flush()
-        name = self._fresh_guest_name()
-        member.name = name
-        self._members[name_key(name)] = member
+        name = self.names_in_use.claim_guest(member)
         self._rooms_of[member] = []
         self.turn.to_member(
-            member, events.Welcome(self.server_name, name, len(self._members))
+            member, events.Welcome(self.server_name, name, len(self.names_in_use))
         )
         for line in self._motd:
             self.turn.to_member(member, events.Notice(line))
@@ -246,8 +233,7 @@ class Hub:
         for room in rooms:
             self._exit(member, room)
         self._in_several.discard(member)
-        if self._members.get(name_key(member.name)) is member:
-            del self._members[name_key(member.name)]
+        self.names_in_use.release(member)
 
     def join(self, member: Member, name: str) -> str | None:
         """
@@ -318,7 +304,7 @@ class Hub:
         if room.topic:
             self.turn.to_member(member, events.TopicIs(room.name, room.topic))
         if room.history.lines:
-            self.turn.to_member(member, self.backlog(room))
+            self.turn.to_member(member, self.keeper.backlog(room))
 
     def _exit(self, member: Member, room: Room) -> None:
         quiet = self.is_quiet(room)
@@ -330,7 +316,7 @@ class Hub:
 
     def _forget(self, room: Room) -> None:
         del self._rooms[room.key]
-        self.history_budget.forget(room.history.lines)
+        self.keeper.forget(room)
 
     def set_topic(self, member: Member, topic: str) -> None:
         """Set (or, empty, clear) the topic of C{member}'s room; announced there."""
@@ -347,10 +333,7 @@ class Hub:
 
     def backlog(self, room: Room, most: int | None = None) -> events.Event:
         """What C{room} keeps of what was said (its last C{most} lines)."""
-        lines = room.history.last(most)
-        if not lines:
-            return events.NoHistory(room.name, bool(self.history_cap))
-        return events.Backlog(room.name, lines, self.now())
+        return self.keeper.backlog(room, most)
 
     def room_list(self, most: int = 100) -> events.Rooms:
         """The /rooms answer: the first C{most} rooms by name, counts, topics."""
@@ -378,7 +361,7 @@ class Hub:
         self.lines_relayed += len(texts)
         self.deliveries += len(texts) * (len(room) - 1)
         self.turn.to_room(room, events.Said(member.name, texts), exclude=member)
-        self._remember(room, "said", member.name, texts)
+        self.keeper.record(room, "said", member.name, texts, self._rooms.values())
 
     def act(self, member: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else in its room."""
@@ -386,29 +369,7 @@ class Hub:
         if room is None:
             return
         self.turn.to_room(room, events.Acted(member.name, action), exclude=member)
-        self._remember(room, "acted", member.name, (action,))
-
-    def _remember(
-        self, room: Room, kind: str, name: str, texts: tuple[str, ...]
-    ) -> None:
-        history = room.history
-        if history.cap:
-            now = self.now()
-            dropped = history.add(now, kind, name, texts)
-            self.history_budget.spend(len(texts), dropped, self._histories())
-            if self.store is not None:
-                unsaved = self._unsaved.get(room.key)
-                if unsaved is None:
-                    unsaved = self._unsaved[room.key] = []
-                unsaved.extend(HistoryEntry(now, kind, name, text) for text in texts)
-
-    def _save_history(self) -> None:
-        """After each turn: what its rooms said goes to the store, batched."""
-        if self._unsaved:
-            assert self.store is not None
-            unsaved, self._unsaved = self._unsaved, {}
-            for key, entries in unsaved.items():
-                self.store.append(key, entries)
+        self.keeper.record(room, "acted", member.name, (action,), self._rooms.values())
 
     def whisper(self, member: Member, name: str, message: str) -> Member | None:
         """
@@ -429,27 +390,21 @@ class Hub:
 
         @return: L{None} on success, else a one-line reason for the refusal.
         """
-        if not NAME_RULE.fullmatch(new_name):
-            return f"Invalid name {new_name!r}: use {NAME_HELP}."
-        if is_reserved(new_name):
-            return f"The name {new_name} is reserved."
-        holder = self.find(new_name)
-        if holder is not None and holder is not member:
-            if holder.name.casefold() == new_name.casefold():
-                return f"The name {new_name} is taken."
-            return f"{new_name} looks too much like {holder.name}, who is here."
+        refusal = self.names_in_use.refusal(member, new_name)
+        if refusal is not None:
+            return refusal
+        self._take_name(member, new_name)
+        return None
+
+    def _take_name(self, member: Member, new_name: str) -> None:
+        """Rename C{member} (checked by the caller), announced in its rooms."""
         old_name = member.name
-        if old_name == new_name:
-            return f"You are already known as {new_name}."
         # Lines waiting go out under the name they were said with.
         self.turn.flush()
-        del self._members[name_key(old_name)]
-        member.name = new_name
-        self._members[name_key(new_name)] = member
+        self.names_in_use.take(member, new_name)
         self.turn.to_member(member, events.YourName(new_name))
         for room in self.rooms_of(member):
             self.turn.to_room(room, events.Renamed(old_name, new_name), exclude=member)
-        return None
 
     def tell(self, member: Member, event: events.Event) -> None:
         """Send C{event} to C{member} alone, in order with everything else."""
@@ -475,12 +430,6 @@ class Hub:
         log.failure("sending to {name} failed; removing it", failure, name=member.name)
         self.disconnect(member)
         member.close()
-
-    def _fresh_guest_name(self) -> str:
-        while True:
-            name = f"guest{next(self._guest_numbers)}"
-            if name_key(name) not in self._members:
-                return name
 
 
 __all__ = ["DEFAULT_ROOM", "ROOM_HELP", "Hub", "room_name"]
