@@ -74,6 +74,18 @@ def test_help_lines_are_notices() -> None:
     ]
     assert all(text.NOTICE.parse(line) is not None for line in alice.lines)
     assert any("/limits" in line for line in alice.lines)
+    assert any("/register PASSWORD" in line for line in alice.lines)
+
+
+def test_help_register_warns_that_telnet_sends_the_password_in_clear() -> None:
+    """/help register says a password over telnet is clear text, and where to go."""
+    room = Hub()
+    (alice,) = joined_members(room, 1)
+    run(room, alice, "/help register")
+    assert alice.lines[0] == "*** /register PASSWORD: make your name yours"
+    assert any("clear text" in line for line in alice.lines)
+    assert any("ssl:" in line for line in alice.lines)
+    assert all(text.NOTICE.parse(line) is not None for line in alice.lines)
 
 
 @dataclass(frozen=True)

@@ -114,9 +114,13 @@ class LineConnection:
 class FakeMember:
     """A hub member that keeps every byte sent to it, in the line format."""
 
-    def __init__(self, renderer: Renderer = LINE_RENDERER) -> None:
+    def __init__(
+        self, renderer: Renderer = LINE_RENDERER, address: str | None = None
+    ) -> None:
         self.name = ""
         self.renderer = renderer
+        self.account: str | None = None
+        self.address = address
         self.received = bytearray()
         self.closed = False
 

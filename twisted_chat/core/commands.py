@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from twisted_chat.core import events
+from twisted_chat.core import events, moderation_commands
 from twisted_chat.core.hub import Hub
 from twisted_chat.core.room import Member, Room, room_name
 from twisted_chat.syntax import may_hold_commands, split_command, unescape_text
@@ -50,6 +50,8 @@ class Command:
     run: CommandFunction
     usage: str
     summary: str
+    #: What /help COMMAND adds to the usage and summary.
+    details: str = ""
 
 
 def _refuse(member: Member, hub: Hub, reason: str) -> None:
@@ -57,12 +59,28 @@ def _refuse(member: Member, hub: Hub, reason: str) -> None:
 
 
 def _help(member: Member, hub: Hub, arguments: str) -> None:
+    if arguments:
+        command = _EVERY_COMMAND.get(arguments.removeprefix("/").lower())
+        if command is None:
+            hub.tell(member, events.UnknownCommand(arguments.removeprefix("/")))
+            return
+        hub.tell(member, events.Notice(f"{command.usage}: {command.summary}"))
+        for line in command.details.splitlines():
+            hub.tell(member, events.Notice(f"  {line}"))
+        return
     hub.tell(member, events.Notice("Commands:"))
     for command in COMMANDS.values():
         hub.tell(member, events.Notice(f"  {command.usage:<18} {command.summary}"))
-    hub.tell(
-        member, events.Notice("  //text             send a line that starts with /")
-    )
+    escape = "//text"
+    hub.tell(member, events.Notice(f"  {escape:<18} send a line that starts with /"))
+    if hub.accounts.enabled:
+        hub.tell(member, events.Notice("Accounts (/help register first):"))
+        for command in ACCOUNT_COMMANDS.values():
+            hub.tell(member, events.Notice(f"  {command.usage:<18} {command.summary}"))
+    hub.tell(member, events.Notice("Operators (@ in /who):"))
+    for command in OPERATOR_COMMANDS.values():
+        hub.tell(member, events.Notice(f"  {command.usage:<18} {command.summary}"))
+    hub.tell(member, events.Notice("/help COMMAND tells more about one."))
 
 
 def _nick(member: Member, hub: Hub, arguments: str) -> None:
@@ -110,6 +128,20 @@ def _rooms(member: Member, hub: Hub, arguments: str) -> None:
 def _topic(member: Member, hub: Hub, arguments: str) -> None:
     room = hub.room_of(member)
     if room is None:
+        return
+    if arguments in ("--lock", "--unlock"):
+        if not hub.moderation.is_room_operator(member.account, room.key):
+            _refuse(member, hub, "Only an operator of this room can do that.")
+            return
+        room.topic_locked = arguments == "--lock"
+        state = "locked" if room.topic_locked else "unlocked"
+        hub.turn.to_room(room, events.Notice(f"{member.name} {state} the topic"))
+        return
+    locked = room.topic_locked and not hub.moderation.is_room_operator(
+        member.account, room.key
+    )
+    if arguments and locked:
+        _refuse(member, hub, f"The topic of #{room.name} is locked.")
         return
     if not arguments:
         if room.topic:
@@ -175,10 +207,95 @@ COMMANDS: dict[str, Command] = {
     "quit": Command(_quit, "/quit", "leave"),
 }
 
+PLAIN_WARNING = (
+    "Over telnet or nc a password crosses the network in clear text: where\n"
+    "the server has an ssl: port, connect there (the terminal client's --tls)."
+)
+
+
+def _register(member: Member, hub: Hub, arguments: str) -> None:
+    if not arguments:
+        _refuse(member, hub, "Usage: /register PASSWORD")
+        return
+    hub.accounts.register(member, arguments)
+
+
+def _login(member: Member, hub: Hub, arguments: str) -> None:
+    name, _, password = arguments.partition(" ")
+    if not name or not password.strip():
+        _refuse(member, hub, "Usage: /login NAME PASSWORD")
+        return
+    hub.accounts.login(member, name, password.strip())
+
+
+def _logout(member: Member, hub: Hub, arguments: str) -> None:
+    hub.accounts.logout(member)
+
+
+def _password(member: Member, hub: Hub, arguments: str) -> None:
+    old, _, new = arguments.partition(" ")
+    if not old or not new.strip():
+        _refuse(member, hub, "Usage: /password OLD NEW")
+        return
+    hub.accounts.change_password(member, old, new.strip())
+
+
+ACCOUNT_COMMANDS: dict[str, Command] = {
+    "register": Command(
+        _register,
+        "/register PASSWORD",
+        "make your name yours",
+        "No one else can then take your name; /login NAME PASSWORD takes it\n"
+        "back from any connection. At least 8 characters.\n" + PLAIN_WARNING,
+    ),
+    "login": Command(
+        _login,
+        "/login NAME PASSWORD",
+        "take your registered name",
+        "Whoever has the name now is renamed to a guest. Five failures a\n"
+        "minute, from one address or for one name, and logins wait.\n" + PLAIN_WARNING,
+    ),
+    "logout": Command(_logout, "/logout", "be a guest again"),
+    "password": Command(
+        _password, "/password OLD NEW", "change your password", PLAIN_WARNING
+    ),
+}
+
+OPERATOR_COMMANDS: dict[str, Command] = {
+    "op": Command(moderation_commands.op, "/op NAME", "make NAME an operator here"),
+    "deop": Command(moderation_commands.deop, "/deop NAME", "NAME is one no more"),
+    "kick": Command(
+        moderation_commands.kick,
+        "/kick NAME [WHY]",
+        "send NAME to the default room",
+        "From the default room, or with --server (server operators), off\n"
+        "the server: /kick --server NAME [WHY].",
+    ),
+    "ban": Command(
+        moderation_commands.ban,
+        "/ban WHO [TIME] [WHY]",
+        "keep WHO out of this room",
+        "WHO is a name, an address or a network (10.0.0.0/24); a guest's\n"
+        "name bans its address. TIME: 30m, 2h, 7d (none: until /unban).\n"
+        "--server (server operators): out of the server, at connect time.",
+    ),
+    "unban": Command(moderation_commands.unban, "/unban WHO", "lift a ban"),
+    "bans": Command(moderation_commands.bans, "/bans", "this room's bans and mutes"),
+    "mute": Command(
+        moderation_commands.mute,
+        "/mute NAME [TIME] [WHY]",
+        "NAME reads but cannot speak here",
+        "--server (server operators): in every room.",
+    ),
+    "unmute": Command(moderation_commands.unmute, "/unmute NAME", "lift a mute"),
+}
+
+_EVERY_COMMAND = {**COMMANDS, **ACCOUNT_COMMANDS, **OPERATOR_COMMANDS}
+
 
 def run_command(member: Member, hub: Hub, word: str, arguments: str) -> None:
     """Run the command C{word}; an unknown one gets a one-line refusal."""
-    command = COMMANDS.get(word)
+    command = _EVERY_COMMAND.get(word)
     if command is None:
         hub.tell(member, events.UnknownCommand(word))
         return

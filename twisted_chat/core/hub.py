@@ -18,12 +18,14 @@ from twisted.python.failure import Failure
 
 from twisted_chat import text
 from twisted_chat.core import events
+from twisted_chat.core.accounts import AccountDesk, RunBlocking, run_here
 from twisted_chat.core.history import HistoryBudget
 from twisted_chat.core.keeper import HistoryKeeper
+from twisted_chat.core.moderation import Moderation, describe
 from twisted_chat.core.registry import NameRegistry
 from twisted_chat.core.room import ROOM_HELP, Member, Room, room_key, room_name
 from twisted_chat.core.turn import Turn
-from twisted_chat.store import HistoryStore
+from twisted_chat.store import HistoryStore, ModerationStore, Restriction
 
 log = Logger()
 
@@ -54,6 +56,9 @@ class Hub:
         history: int = 0,
         history_total: int = 50_000,
         store: HistoryStore | None = None,
+        operators: Iterable[str] = (),
+        accounts: bool = True,
+        run_blocking: RunBlocking[object] = run_here,
     ) -> None:
         self.server_name = server_name
         #: Above this many members in a room, its joins and leaves are not
@@ -70,6 +75,13 @@ class Hub:
         self.turn.after_flush = self.keeper.save_turn
         #: How many rooms may exist (0: no cap); a /join past it is refused.
         self.max_rooms = max_rooms
+        #: Operators, bans and mutes, and the accounts (kept by the store).
+        self.moderation = Moderation(
+            self.now,
+            store if isinstance(store, ModerationStore) else None,
+            operators,
+        )
+        self.accounts = AccountDesk(self, run_blocking, clock, accounts)
         # Plain counters for metrics: lines relayed from people and
         # deliveries (one line reaching one member).
         self.lines_relayed = 0
@@ -215,7 +227,7 @@ class Hub:
         default room (announced to the room).
         """
         self.turn.flush()
-        name = self.names_in_use.claim_guest(member)
+        name = self.names_in_use.claim_guest(member, self._registered)
         self._rooms_of[member] = []
         self.turn.to_member(
             member, events.Welcome(self.server_name, name, len(self.names_in_use))
@@ -246,6 +258,9 @@ class Hub:
         wanted = room_name(name)
         if wanted is None:
             return f"Invalid room name {name!r}: use {ROOM_HELP}."
+        ban = self.restriction_on(member, "ban", room_key(wanted))
+        if ban is not None:
+            return f"You are banned from #{wanted}{describe(ban, self.now())}."
         room = self.room(wanted)
         if room is None:
             if self.max_rooms and len(self._rooms) >= self.max_rooms:
@@ -255,6 +270,9 @@ class Hub:
                 )
             room = self.room(wanted, create=True)
             assert room is not None
+            if member.account is not None:
+                # Whoever makes a room (logged in) is its first operator.
+                self.moderation.grant(room.key, member.account, "")
         if member in room:
             return f"You are already in #{room.name}."
         self.turn.flush()
@@ -355,7 +373,7 @@ class Hub:
     def say(self, member: Member, lines: Sequence[str]) -> None:
         """Relay C{lines} from C{member} to everyone else in its room."""
         room = self.room_of(member)
-        if room is None or not lines:
+        if room is None or not lines or self._muted(member, room):
             return
         texts = tuple(lines)
         self.lines_relayed += len(texts)
@@ -366,10 +384,30 @@ class Hub:
     def act(self, member: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else in its room."""
         room = self.room_of(member)
-        if room is None:
+        if room is None or self._muted(member, room):
             return
         self.turn.to_room(room, events.Acted(member.name, action), exclude=member)
         self.keeper.record(room, "acted", member.name, (action,), self._rooms.values())
+
+    def restriction_on(
+        self, member: Member, what: str, scope: str
+    ) -> Restriction | None:
+        """The ban or mute in force on C{member} in C{scope} or server-wide."""
+        return self.moderation.in_force(
+            what, (scope, ""), member.account, member.name, member.address
+        )
+
+    def _muted(self, member: Member, room: Room) -> bool:
+        mute = self.restriction_on(member, "mute", room.key)
+        if mute is None:
+            return False
+        self.tell(
+            member,
+            events.Refused(
+                f"Not sent: you are muted in #{room.name}{describe(mute, self.now())}."
+            ),
+        )
+        return True
 
     def whisper(self, member: Member, name: str, message: str) -> Member | None:
         """
@@ -393,15 +431,34 @@ class Hub:
         refusal = self.names_in_use.refusal(member, new_name)
         if refusal is not None:
             return refusal
-        self._take_name(member, new_name)
+        account = self.moderation.account(new_name) if self.accounts.enabled else None
+        if account is not None and member.account != account.key:
+            return f"{account.name} is registered: /login {account.name} PASSWORD"
+        if self.moderation.in_force("ban", ("",), None, new_name, None) is not None:
+            return f"The name {new_name} is banned from this server."
+        self.take_name(member, new_name)
         return None
 
-    def _take_name(self, member: Member, new_name: str) -> None:
+    def rename_to_guest(self, member: Member) -> None:
+        """Give C{member} a fresh guest name, announced like a rename."""
+        old_name = member.name
+        self.turn.flush()
+        self.names_in_use.claim_guest(member, self._registered)
+        self._announce_rename(member, old_name)
+
+    def _registered(self, name: str) -> bool:
+        return self.accounts.enabled and self.moderation.account(name) is not None
+
+    def take_name(self, member: Member, new_name: str) -> None:
         """Rename C{member} (checked by the caller), announced in its rooms."""
         old_name = member.name
         # Lines waiting go out under the name they were said with.
         self.turn.flush()
         self.names_in_use.take(member, new_name)
+        self._announce_rename(member, old_name)
+
+    def _announce_rename(self, member: Member, old_name: str) -> None:
+        new_name = member.name
         self.turn.to_member(member, events.YourName(new_name))
         for room in self.rooms_of(member):
             self.turn.to_room(room, events.Renamed(old_name, new_name), exclude=member)
@@ -417,7 +474,14 @@ class Hub:
 
     def who(self, room: Room, most: int = 200, own: bool = True) -> events.Who:
         """The /who answer for C{room}: at most C{most} names, sorted."""
-        names = room.names
+        operator = self.moderation.is_room_operator
+        names = sorted(
+            (
+                ("@" if operator(m.account, room.key) else "") + m.name
+                for m in room.members
+            ),
+            key=lambda shown: shown.lstrip("@").casefold(),
+        )
         return events.Who(
             "" if own else room.name,
             len(names),

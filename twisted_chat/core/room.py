@@ -49,6 +49,10 @@ class Member(Protocol):
 
     name: str
     renderer: Renderer
+    #: The key of the account it is logged in as, None for a guest.
+    account: str | None
+    #: Its IP address, None where there is none (a unix socket, a test).
+    address: str | None
 
     def send(self, data: bytes) -> None: ...
 
@@ -75,6 +79,8 @@ class Room:
         #: Whether the store's lines for this room have been read into it.
         self.history_loaded = False
         self._topic = ""
+        #: Only the room's operators may set a locked topic.
+        self.topic_locked = False
         #: Who set the topic, for the log and later for moderation.
         self.topic_by = ""
         self._members: dict[Member, None] = {}

@@ -24,6 +24,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted_chat.core.hub import DEFAULT_ROOM
 from twisted_chat.core.limits import Limits
 from twisted_chat.core.room import ROOM_HELP, room_name
+from twisted_chat.names import NAME_HELP, NAME_RULE
 from twisted_chat.text import TLS_MISSING, clean_text
 
 
@@ -114,6 +115,28 @@ def _rooms(value: str) -> list[str]:
             f"not {bad[0]!r}"
         )
     return [name.removeprefix("#") for name in names]
+
+
+def _switch(option: str) -> Callable[[str], bool]:
+    def coerce(value: str) -> bool:
+        if value.lower() in ("on", "yes", "true", "1"):
+            return True
+        if value.lower() in ("off", "no", "false", "0"):
+            return False
+        raise ValueError(f"--{option} takes on or off, not {value!r}")
+
+    return coerce
+
+
+def _names(value: str) -> list[str]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    bad = [name for name in names if not NAME_RULE.fullmatch(name)]
+    if bad:
+        raise ValueError(
+            f"--operators takes names ({NAME_HELP}), separated by commas, "
+            f"not {bad[0]!r}"
+        )
+    return names
 
 
 @dataclass(frozen=True)
@@ -228,6 +251,20 @@ PARAMETERS = (
         "nothing; without it, history is in memory only.",
     ),
     Parameter(
+        "accounts",
+        True,
+        "on: people may register their names (/register, /login); off: "
+        "names are first come, first served.",
+        _switch("accounts"),
+    ),
+    Parameter(
+        "operators",
+        [],
+        "Registered names that are server operators, separated by commas "
+        "(in the file: a list).",
+        _names,
+    ),
+    Parameter(
         "history-max-age",
         0.0,
         "Days after which lines are dropped from --history-db (0: never).",
@@ -302,10 +339,12 @@ def read_config(path: str) -> dict[str, Any]:
         parameter = BY_NAME.get(name)
         if parameter is None:
             raise ConfigError(f"{where}: unknown setting {key!r}")
-        if name == "rooms" and isinstance(value, list):
-            if not all(isinstance(room, str) for room in value):
-                raise ConfigError(f"{where}: rooms takes a list of room names")
+        if name in ("rooms", "operators") and isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise ConfigError(f"{where}: {key} takes a list of names")
             value = ",".join(value) or ","
+        if name == "accounts" and isinstance(value, bool):
+            value = "on" if value else "off"
         if isinstance(value, dict | list | bool):
             raise ConfigError(f"{where}: {key} cannot be {type(value).__name__}")
         try:

@@ -23,8 +23,10 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from twisted_chat.core.hub import Hub
 from twisted_chat.daemon import logs
@@ -42,10 +44,16 @@ from twisted_chat.daemon.signals import (
     move_shutdown_handlers,
 )
 from twisted_chat.frontends.line.factory import LineFactory
+from twisted_chat.names import name_key
 from twisted_chat.session.services import Services
 from twisted_chat.store import HistoryStore, StoreError, open_store
 
 log = Logger()
+
+#: Threads that hash and check passwords: two, so that a storm of logins
+#: costs at most two cores' worth of hashing (and 2 x 16 MiB of scrypt's
+#: memory), never the reactor's time.
+HASHING_THREADS = 2
 
 #: How often lines older than --history-max-age are dropped from the store.
 PRUNE_SECONDS = 3600.0
@@ -88,6 +96,8 @@ class ChatService(Service):
         self.store = store
         self._history_max_age: float = options["history-max-age"] if options else 0.0
         self._pruning: LoopingCall | None = None
+        #: Where passwords are hashed (L{HASHING_THREADS}).
+        self.hashing = ThreadPool(0, HASHING_THREADS, "twisted_chat passwords")
 
     def privilegedStartService(self) -> None:
         # Listening here, before twistd drops privileges, allows ports < 1024.
@@ -123,6 +133,7 @@ class ChatService(Service):
         if not self.ports:
             self.privilegedStartService()
         super().startService()
+        self.hashing.start()
         if self.store is not None:
             # Hourly, and once now: an old file may hold more than is kept.
             self._pruning = LoopingCall(self._prune)
@@ -191,6 +202,10 @@ class ChatService(Service):
         room.motd = motd
         configure_rooms(room, settings)
         self._history_max_age = settings["history-max-age"]
+        room.moderation.server_operators = {
+            name_key(name) for name in settings["operators"]
+        }
+        room.accounts.enabled = settings["accounts"]
         self.factory.apply_limits(limits_from(settings))
         log.info(
             "reloaded {path}: settings applied to {count} connections",
@@ -205,6 +220,7 @@ class ChatService(Service):
             [defer.maybeDeferred(port.stopListening) for port in ports]
         )
         stopped.addCallback(lambda _: self._say_goodbye())
+        stopped.addCallback(lambda _: self.hashing.stop())
         if self._pruning is not None and self._pruning.running:
             self._pruning.stop()
         if self.store is not None:
@@ -273,6 +289,7 @@ def makeService(options: Options) -> IService:
         store = open_store(settings["history-db"]) if settings["history-db"] else None
     except StoreError as error:
         raise SystemExit(f"twistd chat: {error}") from None
+    hashing = ThreadPool(0, HASHING_THREADS, "twisted_chat passwords")
     hub = Hub(
         server_name=settings["server-name"],
         announce_limit=settings["announce-limit"],
@@ -281,6 +298,9 @@ def makeService(options: Options) -> IService:
         clock=reactor,  # type: ignore[arg-type]
         default_room=settings["default-room"],
         store=store,
+        operators=settings["operators"],
+        accounts=settings["accounts"],
+        run_blocking=lambda work: deferToThreadPool(reactor, hashing, work),  # type: ignore[arg-type]
     )
     configure_rooms(hub, settings)
     hub.motd = motd
@@ -303,7 +323,9 @@ def makeService(options: Options) -> IService:
                 metrics_factory(services, reactor),  # type: ignore[arg-type]
             )
         )
-    return ChatService(factory, endpoints, options, store=store)
+    service = ChatService(factory, endpoints, options, store=store)
+    service.hashing = hashing
+    return service
 
 
 def configure_rooms(hub: Hub, settings: Mapping[str, Any]) -> None:

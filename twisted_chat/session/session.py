@@ -14,6 +14,7 @@ from twisted_chat import text
 from twisted_chat.core import events
 from twisted_chat.core.commands import run_command, split_command, unescape_text
 from twisted_chat.core.limits import FloodControl, Limits, Verdict
+from twisted_chat.core.moderation import describe
 from twisted_chat.core.room import Renderer
 from twisted_chat.session.outbound import OutboundQueue
 from twisted_chat.session.services import Services
@@ -66,6 +67,7 @@ class Session:
         "_services",
         "_transport",
         "_unreported_refusals",
+        "account",
         "address",
         "name",
         "peer",
@@ -87,6 +89,7 @@ class Session:
         self.peer = peer
         self.address = address
         self.name = ""
+        self.account: str | None = None
         #: Queue bytes for this session: L{OutboundQueue.write}, rebound as
         #: the flow changes so the fan-out calls the transport directly.
         self.send: Callable[[bytes], None] = _not_connected
@@ -114,8 +117,11 @@ class Session:
         """
         services = self._services
         limits = services.limits
-        refused = services.admission.refusal(
-            self.address, descriptor, limits.max_clients, limits.max_per_ip
+        refused = (
+            services.admission.refusal(
+                self.address, descriptor, limits.max_clients, limits.max_per_ip
+            )
+            or self._banned()
         )
         if refused is not None:
             limit, refusal = refused
@@ -143,6 +149,14 @@ class Session:
         services.admission.opened(self, self.address)
         services.throttle.add(self, self._transport)  # type: ignore[arg-type]
         return True
+
+    def _banned(self) -> tuple[str, str] | None:
+        """A server ban on this connection's address, as a refusal."""
+        hub = self._services.hub
+        ban = hub.moderation.in_force("ban", ("",), None, None, self.address)
+        if ban is None:
+            return None
+        return "banned", f"Banned from this server{describe(ban, hub.now())}."
 
     @property
     def admitted(self) -> bool:

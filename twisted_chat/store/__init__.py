@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -86,6 +86,7 @@ class HistoryStore(Protocol):
         """
 
 
+@runtime_checkable
 class ModerationStore(Protocol):
     """
     Accounts, room operator grants and restrictions, kept by the same store
