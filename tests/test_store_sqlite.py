@@ -90,9 +90,9 @@ def error_lines(events: list[LogEvent]) -> list[str]:
 # The file it makes.
 
 
-def test_new_file_is_private_wal_at_version_1(path: str, opened: Opener) -> None:
+def test_new_file_is_private_wal_at_version_2(path: str, opened: Opener) -> None:
     """A new database file, its -wal and -shm, have mode 0600 whatever the
-    umask (it will hold password hashes); it is in WAL mode, at version 1."""
+    umask (it holds password hashes); it is in WAL mode, at version 2."""
     old_umask = os.umask(0o000)
     try:
         store = opened(path)
@@ -102,7 +102,7 @@ def test_new_file_is_private_wal_at_version_1(path: str, opened: Opener) -> None
     wait_for(lambda: store.load("lobby", 1), what="the line to be written")
     for suffix in ("", "-wal", "-shm"):
         assert os.stat(path + suffix).st_mode & 0o777 == 0o600, suffix
-    assert query(path, "PRAGMA user_version") == [(len(MIGRATIONS),)] == [(1,)]
+    assert query(path, "PRAGMA user_version") == [(len(MIGRATIONS),)] == [(2,)]
     assert query(path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -227,7 +227,7 @@ def test_newer_schema_version_is_refused_untouched(path: str) -> None:
     before = Path(path).read_bytes()
     message = refusal(path)
     assert message.endswith(
-        ": its schema version 7 is newer than this twisted_chat's (1);"
+        ": its schema version 7 is newer than this twisted_chat's (2);"
         " upgrade, or use another file"
     )
     assert Path(path).read_bytes() == before

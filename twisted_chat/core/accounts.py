@@ -209,6 +209,8 @@ class AccountDesk:
                 self._failed(member, name, key, address)
                 return
             self._log_in(member, account)
+            if passwords.needs_rehash(account.password_hash):
+                self._rehash(account, password)
 
         self._work(
             member,
@@ -339,6 +341,21 @@ class AccountDesk:
             hub.take_name(member, account.name)
         hub.tell(member, events.Notice(f"You are logged in as {account.name}."))
         log.info("{peer} logged in as {name}", peer=_peer(member), name=account.name)
+
+    def _rehash(self, account: Account, password: str) -> None:
+        """A hash made with older parameters is made again with today's."""
+        moderation = self._hub.moderation
+
+        def rehashed(new_hash: object) -> None:
+            current = moderation.accounts.get(account.key)
+            if isinstance(new_hash, str) and current == account:
+                moderation.save_account(
+                    Account(account.key, account.name, new_hash, account.created)
+                )
+
+        self._run(lambda: passwords.hash_password(password)).addCallbacks(
+            rehashed, lambda failure: log.failure("rehashing failed", failure)
+        )
 
     def _dummy(self) -> str:
         # A real hash to check an unknown name against, so that it costs the

@@ -285,23 +285,23 @@ def makeService(options: Options) -> IService:
     except ConfigError as error:
         raise SystemExit(f"twistd chat: {error}") from None
     reactor = _reactor()
+    hashing = ThreadPool(0, HASHING_THREADS, "twisted_chat passwords")
     try:
         store = open_store(settings["history-db"]) if settings["history-db"] else None
+        hub = Hub(
+            server_name=settings["server-name"],
+            announce_limit=settings["announce-limit"],
+            # One flush per reactor turn: one write per member, however many spoke.
+            schedule=lambda flush: reactor.callLater(0, flush),  # type: ignore[attr-defined]
+            clock=reactor,  # type: ignore[arg-type]
+            default_room=settings["default-room"],
+            store=store,
+            operators=settings["operators"],
+            accounts=settings["accounts"],
+            run_blocking=lambda work: deferToThreadPool(reactor, hashing, work),  # type: ignore[arg-type]
+        )
     except StoreError as error:
         raise SystemExit(f"twistd chat: {error}") from None
-    hashing = ThreadPool(0, HASHING_THREADS, "twisted_chat passwords")
-    hub = Hub(
-        server_name=settings["server-name"],
-        announce_limit=settings["announce-limit"],
-        # One flush per reactor turn: one write per member, however many spoke.
-        schedule=lambda flush: reactor.callLater(0, flush),  # type: ignore[attr-defined]
-        clock=reactor,  # type: ignore[arg-type]
-        default_room=settings["default-room"],
-        store=store,
-        operators=settings["operators"],
-        accounts=settings["accounts"],
-        run_blocking=lambda work: deferToThreadPool(reactor, hashing, work),  # type: ignore[arg-type]
-    )
     configure_rooms(hub, settings)
     hub.motd = motd
     services = Services(hub, limits_from(settings), reactor)  # type: ignore[arg-type]

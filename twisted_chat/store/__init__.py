@@ -1,10 +1,12 @@
 """
-Where rooms' history is kept (and, later, accounts and bans).
+Where rooms' history is kept, and accounts, operator grants and bans.
 
-The daemon sees only this module: L{HistoryEntry}, the L{HistoryStore}
-interface and L{open_store}, which gives the in-memory store
+The daemon sees only this module: L{HistoryEntry}, the records of
+L{twisted_chat.store.records}, the L{HistoryStore} and L{ModerationStore}
+interfaces and L{open_store}, which gives the in-memory store
 (L{twisted_chat.store.memory}) when no database is named and the SQLite one
 (L{twisted_chat.store.sqlite}) when one is. Under the SQLite store:
+L{twisted_chat.store.moderation_sql} (the accounts' and bans' SQL),
 L{twisted_chat.store.database} (the open file, its writer thread),
 L{twisted_chat.store.opening} (checks at open) and
 L{twisted_chat.store.schema} (the versions of the schema).
@@ -29,6 +31,7 @@ __all__ = [
     "Moderation",
     "ModerationStore",
     "Restriction",
+    "Store",
     "StoreError",
     "open_store",
 ]
@@ -96,7 +99,14 @@ class ModerationStore(Protocol):
     """
 
     def moderation(self) -> Moderation:
-        """Everything kept, as it was last saved."""
+        """
+        Everything kept, as it was last saved, each list in the order of its
+        key (expired restrictions included: expiry is the daemon's).
+
+        @raise StoreError: with one line, when the file cannot be read (or
+            is closed), rather than an empty answer, which would free every
+            registered name and lift every ban.
+        """
 
     def save_account(self, account: Account) -> None:
         """Keep C{account} (a new one, or a new password: by its key)."""
@@ -117,7 +127,11 @@ class ModerationStore(Protocol):
         """Lift the restriction C{what} on C{target} in C{scope}."""
 
 
-def open_store(path: str | None, clock: IReactorTime | None = None) -> HistoryStore:
+class Store(HistoryStore, ModerationStore, Protocol):
+    """What L{open_store} gives: history and moderation, in one place."""
+
+
+def open_store(path: str | None, clock: IReactorTime | None = None) -> Store:
     """
     The in-memory store for None, the SQLite database at C{path} otherwise
     (made, with mode 0600, if there is none).

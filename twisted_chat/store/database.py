@@ -7,7 +7,8 @@ handed to one writer thread through a queue and return at once; the thread
 takes everything waiting (up to L{MAX_BATCH_ROWS} rows) into one
 transaction, so a busy daemon pays one commit per batch of turns, and a
 line is committed within milliseconds of being handed over. The stores of
-each concern (history now, accounts later) are built on one L{Database}.
+each concern (history; accounts, grants and restrictions) are built on one
+L{Database}.
 """
 
 from __future__ import annotations
@@ -158,6 +159,32 @@ class Database:
         except sqlite3.Error as error:
             self._report(0, str(error))
             return []
+
+    def snapshot(self, statements: Sequence[str]) -> list[list[Row]]:
+        """
+        The rows of each of C{statements}, read on the reader connection on
+        the calling thread (the reactor's) in one read transaction, so they
+        agree with one another: no commit lands between them. Unlike
+        L{query} it raises: for reads the daemon must not take as "nothing
+        is kept" (accounts, bans).
+
+        @raise StoreError: with one line, once closed or when a read fails.
+        """
+        if self._closing:
+            raise StoreError(f"history database {self.path} is closed")
+        reader = self._reader
+        try:
+            reader.execute("BEGIN")
+            results = [reader.execute(sql).fetchall() for sql in statements]
+            reader.execute("COMMIT")
+        except sqlite3.Error as error:
+            # Left open, the transaction would pin this snapshot for every
+            # later read (and keep the WAL from being checkpointed).
+            with contextlib.suppress(sqlite3.Error):
+                if reader.in_transaction:
+                    reader.execute("ROLLBACK")
+            raise StoreError(refusal(self.path, str(error))) from None
+        return results
 
     def write(self, sql: str, rows: Sequence[Row]) -> None:
         """

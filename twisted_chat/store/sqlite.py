@@ -1,21 +1,32 @@
 """
-Rooms' history and topics in an SQLite file, so a restart loses nothing.
+Rooms' history and topics, accounts, grants and restrictions in an SQLite
+file, so a restart loses nothing.
 
 L{SQLiteStore} is the history concern over a L{Database}, which owns the
 file, its connections, its writer thread and its schema
-(L{twisted_chat.store.schema}); accounts will be another concern over the
-same L{Database}.
+(L{twisted_chat.store.schema}); it hands the moderation methods to the
+other concern over the same L{Database},
+L{twisted_chat.store.moderation_sql.SQLiteModeration}.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
-from twisted_chat.store import HistoryEntry, StoreError
+from twisted_chat.store import (
+    HistoryEntry,
+    HistoryStore,
+    ModerationStore,
+    StoreError,
+)
 from twisted_chat.store.database import Database
+from twisted_chat.store.moderation_sql import CHECKS as MODERATION_CHECKS
+from twisted_chat.store.moderation_sql import SQLiteModeration
+from twisted_chat.store.records import Account, Grant, Moderation, Restriction
 from twisted_chat.store.schema import MIGRATIONS
 
 __all__ = ["Database", "SQLiteStore"]
@@ -45,17 +56,19 @@ _CHECKS = (
 
 class SQLiteStore:
     """
-    A L{twisted_chat.store.HistoryStore} in an SQLite file.
+    A L{twisted_chat.store.HistoryStore} and
+    L{twisted_chat.store.ModerationStore} in an SQLite file.
 
     Guarantees: what was appended is loaded back, in order, after a close
     and a reopen, and after the process is killed (SIGKILL) once it had
-    been handed over for a few milliseconds; the writing methods return
-    at once, and what cannot be written is counted in L{failures} and
-    logged, never raised.
+    been handed over for a few milliseconds; so is what was saved (see
+    L{SQLiteModeration}); the writing methods return at once, and what
+    cannot be written is counted in L{failures} and logged, never raised.
     """
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._moderation = SQLiteModeration(database)
 
     @classmethod
     def open(cls, path: str, clock: IReactorTime | None = None) -> SQLiteStore:
@@ -66,7 +79,7 @@ class SQLiteStore:
         """
         database = Database.open(path, MIGRATIONS, clock)
         try:
-            for sql in _CHECKS:
+            for sql in _CHECKS + MODERATION_CHECKS:
                 database.check(sql)
         except StoreError:
             database.close_and_wait()
@@ -104,9 +117,42 @@ class SQLiteStore:
     def prune(self, older_than: float) -> None:
         self.database.write(_PRUNE, [(older_than,)])
 
+    def moderation(self) -> Moderation:
+        """
+        Every account, grant and restriction, as last saved.
+
+        @raise StoreError: with one line, once closed or when the file
+            cannot be read.
+        """
+        return self._moderation.moderation()
+
+    def save_account(self, account: Account) -> None:
+        self._moderation.save_account(account)
+
+    def delete_account(self, key: str) -> None:
+        self._moderation.delete_account(key)
+
+    def save_grant(self, grant: Grant) -> None:
+        self._moderation.save_grant(grant)
+
+    def delete_grant(self, room: str, account: str) -> None:
+        self._moderation.delete_grant(room, account)
+
+    def save_restriction(self, restriction: Restriction) -> None:
+        self._moderation.save_restriction(restriction)
+
+    def delete_restriction(self, what: str, scope: str, target: str) -> None:
+        self._moderation.delete_restriction(what, scope, target)
+
     def close(self) -> Deferred[None]:
         return self.database.close()
 
     def close_and_wait(self, timeout: float = 30.0) -> None:
         """Close, blocking until the file is closed (no reactor needed)."""
         self.database.close_and_wait(timeout)
+
+
+if TYPE_CHECKING:
+    # Where mypy checks that the store keeps both interfaces whole.
+    def _interfaces(store: SQLiteStore) -> tuple[HistoryStore, ModerationStore]:
+        return store, store
