@@ -126,26 +126,32 @@ def test_typing_quit_while_disconnected_ends_at_once() -> None:
     assert clock.getDelayedCalls() == []
 
 
-def test_our_name_comes_only_from_the_welcome_and_our_own_nick() -> None:
+def test_our_name_comes_only_from_the_welcome_and_the_servers_renames() -> None:
     """
-    A line that looks like the server's answer but is not an answer to us
-    (someone's action, a MOTD line, an answer we never asked for) is shown,
-    and our name stays.
+    A line that looks like the server's but is not (someone's action, a
+    second welcome) is shown, and our name stays; the server's own rename
+    (a shape no one else can send: on /logout, or when someone logs in as
+    the name we had) renames us, but only a name we asked for is the one
+    asked for again after a reconnection.
     """
     session, server, _clock, notes, _ = start(nick="alice")
     assert server.sent() == ["/nick alice"]
     server.say(WELCOME, text.WELCOME.format(server="x", name="mallory", count=2))
     assert session.name == "guest1"
     server.say(
-        text.YOUR_NAME.format(name="eve"),  # not what we asked for
         text.YOUR_NAME.format(name="alice"),
         "* You are now known as eve",  # the old format, from anyone's /me
     )
     assert (session.name, notes.names) == ("alice", ["guest1", "alice"])
+    server.say(text.YOUR_NAME.format(name="guest7"))  # renamed by the server
+    assert (session.name, session.names.wanted) == ("guest7", "alice")
     session.typed("/nick bob")
-    server.say(text.YOUR_NAME.format(name="eve"), text.YOUR_NAME.format(name="bob"))
-    server.say(text.YOUR_NAME.format(name="alice"))  # answered already: not again
+    server.say(text.YOUR_NAME.format(name="bob"))
     assert (session.name, session.names.wanted) == ("bob", "bob")
+    session.typed("/login carol some password")
+    assert server.sent()[-1] == "/login carol some password"
+    server.say(text.YOUR_NAME.format(name="carol"))
+    assert (session.name, session.names.wanted) == ("carol", "carol")
 
 
 def test_after_a_reconnection_we_ask_for_the_name_last_confirmed() -> None:

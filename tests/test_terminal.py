@@ -10,6 +10,7 @@ from twisted.conch.insults import helper
 from twisted.internet import defer, task
 
 from twisted_chat import text
+from twisted_chat.client.input_line import InputLine
 from twisted_chat.client.style import FAINT, NORMAL, NOTICE_COLOUR
 from twisted_chat.client.terminal import (
     CURSOR_REPORT_SECONDS,
@@ -480,3 +481,18 @@ def test_without_colour_history_is_plain_text_as_received() -> None:
         or screen.getCharacter(x, 0)[1].foreground != helper.WHITE
         for x in range(len(SAID))
     )
+
+
+def test_lines_with_a_password_never_go_into_the_input_history() -> None:
+    """/login, /register and /password are sent but not kept for Up."""
+    line = InputLine()
+    for typed in (
+        "hello",
+        "/login alice hunter22",
+        "/REGISTER s3cretpass",
+        "/password a b",
+    ):
+        line.replace(typed)
+        assert line.submit() == typed
+    assert line.older() and line.text == "hello"
+    assert not line.older() and line.text == "hello"

@@ -95,7 +95,7 @@ class LineConnection:
         self.transport = CountingTransport(peerAddress=IPv4Address("TCP", host, 4000))
         protocol = factory.buildProtocol(self.transport.getPeer())
         assert isinstance(protocol, LineProtocol)
-        self.protocol = protocol
+        self.protocol: LineProtocol = protocol
         protocol.makeConnection(self.transport)
         clock = factory.services.clock
         if join and isinstance(clock, Clock):

@@ -389,7 +389,7 @@ TOPIC_IS = LineFormat("*** Topic of #{room}: {text}")
 TOPIC_SET = LineFormat("*** {name} set the topic: {text}")
 TOPIC_CLEARED = LineFormat("*** {name} cleared the topic")
 #: The answer to /rooms: a head, then one line per room.
-ROOMS = LineFormat("*** {count} rooms:")
+ROOMS = LineFormat("*** Rooms ({count}):")
 ROOM_ENTRY = LineFormat("***   #{room}: {count} here")
 ROOM_ENTRY_TOPIC = LineFormat("***   #{room}: {count} here; topic: {text}")
 #: History replayed (on joining a room, or /history): a head, then each line

@@ -114,7 +114,11 @@ class InputLine:
         """The line as typed; the input is emptied, the line goes into the history."""
         line = self.text
         self.chars, self.cursor = [], 0
-        if line.strip() and (not self._history or self._history[-1] != line):
+        if (
+            line.strip()
+            and not holds_password(line)
+            and (not self._history or self._history[-1] != line)
+        ):
             self._history.append(line)
             del self._history[: -self._history_limit]
         self._history_position = len(self._history)
@@ -128,3 +132,13 @@ class InputLine:
         while position > 0 and chars[position - 1].isalnum():
             position -= 1
         return position
+
+
+#: Commands whose arguments hold a password: never kept in the history.
+PASSWORD_COMMANDS = ("/login", "/register", "/password")
+
+
+def holds_password(line: str) -> bool:
+    """Whether C{line} is a command that carries a password."""
+    word = line.strip().split(" ", 1)[0].lower()
+    return word in PASSWORD_COMMANDS

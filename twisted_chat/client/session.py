@@ -138,11 +138,12 @@ class NameTracker:
     Our name, learned only from the server's answers to our own requests.
 
     Guarantees: the name is set by a WELCOME line only when it is the first
-    line of a connection, and changed by a YOUR_NAME line only when that
-    line names a name we asked for with /nick on this connection and that
-    has not been confirmed yet; no other line changes it, whatever it looks
-    like. L{wanted}, the name to ask for after a reconnection, is the
-    C{--nick} name until the server confirms another one.
+    line of a connection, and changed by a YOUR_NAME line (a shape only the
+    server sends: the server renames us on /login, /logout, or when someone
+    logs in as the name we had); no other line changes it, whatever it
+    looks like. L{wanted}, the name to ask for after a reconnection, is the
+    C{--nick} name until the server confirms another one we asked for
+    (with /nick or /login) on this connection.
     """
 
     def __init__(self, wanted: str | None) -> None:
@@ -164,12 +165,13 @@ class NameTracker:
             fields = text.WELCOME.parse(line)
             return fields is not None and self._set(fields["name"])
         fields = text.YOUR_NAME.parse(line)
-        if fields is None or fields["name"] not in self._asked:
+        if fields is None:
             return False
         name = fields["name"]
-        # Answers come in order: older requests were answered (refused) too.
-        del self._asked[: self._asked.index(name) + 1]
-        self.wanted = name
+        if name in self._asked:
+            # Answers come in order: older requests were answered (refused) too.
+            del self._asked[: self._asked.index(name) + 1]
+            self.wanted = name
         return self._set(name)
 
     def _set(self, name: str) -> bool:
@@ -330,8 +332,8 @@ class ChatSession:
         """Send one line as it is; a /nick request is remembered."""
         assert self.server is not None
         command = split_command(line)
-        if command is not None and command[0] == "nick" and command[1]:
-            self.names.asked(command[1])
+        if command is not None and command[0] in ("nick", "login") and command[1]:
+            self.names.asked(command[1].split()[0])
         self.server.send_line(line)
 
     def quit(self) -> None:

@@ -150,6 +150,9 @@ def _topic(member: Member, hub: Hub, arguments: str) -> None:
             hub.tell(member, events.Notice(f"#{room.name} has no topic."))
         return
     # "/topic -" clears it: an empty argument is the question, not the answer.
+    if arguments == "-" and not room.topic:
+        hub.tell(member, events.Notice(f"#{room.name} has no topic."))
+        return
     hub.set_topic(member, "" if arguments == "-" else arguments)
 
 
@@ -157,8 +160,10 @@ def _history(member: Member, hub: Hub, arguments: str) -> None:
     room = hub.room_of(member)
     if room is None:
         return
-    if arguments and not (arguments.isdigit() and arguments.isascii()):
-        _refuse(member, hub, "Usage: /history [N]")
+    if arguments and not (
+        arguments.isdigit() and arguments.isascii() and int(arguments) > 0
+    ):
+        _refuse(member, hub, "Usage: /history [N], N from 1 up")
         return
     hub.tell(member, hub.backlog(room, int(arguments) if arguments else None))
 

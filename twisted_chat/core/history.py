@@ -69,6 +69,15 @@ class RoomHistory:
             dropped += gone
         return dropped
 
+    def drop_before(self, cutoff: float) -> int:
+        """Drop the lines said before C{cutoff}; return how many."""
+        dropped = 0
+        chunks = self._chunks
+        while chunks and chunks[0].time < cutoff:
+            dropped += len(chunks.popleft().texts)
+        self.lines -= dropped
+        return dropped
+
     @property
     def oldest_seq(self) -> int | None:
         """The sequence number of the oldest lines kept, if any."""

@@ -286,7 +286,7 @@ class Hub:
 
         @return: L{None} on success, else a one-line reason for the refusal.
         """
-        current = self.rooms_of(member)
+        current = list(self.rooms_of(member))
         if len(current) == 1 and room_key(name.removeprefix("#")) == current[0].key:
             return f"You are already in #{current[0].name}."
         # Made (or refused) before leaving, so a refusal leaves it where it was.
@@ -442,7 +442,6 @@ class Hub:
     def rename_to_guest(self, member: Member) -> None:
         """Give C{member} a fresh guest name, announced like a rename."""
         old_name = member.name
-        self.turn.flush()
         self.names_in_use.claim_guest(member, self._registered)
         self._announce_rename(member, old_name)
 
@@ -452,8 +451,7 @@ class Hub:
     def take_name(self, member: Member, new_name: str) -> None:
         """Rename C{member} (checked by the caller), announced in its rooms."""
         old_name = member.name
-        # Lines waiting go out under the name they were said with.
-        self.turn.flush()
+        # No flush: what waits carries the names it was said with.
         self.names_in_use.take(member, new_name)
         self._announce_rename(member, old_name)
 

@@ -35,6 +35,8 @@ class HistoryKeeper:
         #: Lines each room keeps (0: none).
         self.cap = cap
         self.budget = HistoryBudget(total)
+        #: Seconds after which lines are dropped (0: kept however old).
+        self.max_age = 0.0
         # Lines said this turn, for the store: room key to entries.
         self._unsaved: dict[str, list[HistoryEntry]] = {}
 
@@ -45,8 +47,10 @@ class HistoryKeeper:
         if self.store is None or not self.cap or room.history_loaded:
             return
         room.history_loaded = True
+        cutoff = self._cutoff()
         for entry in self.store.load(room.key, self.cap):
-            history.add(entry.time, entry.kind, entry.name, (entry.text,))
+            if entry.time >= cutoff:
+                history.add(entry.time, entry.kind, entry.name, (entry.text,))
         self.budget.spend(history.lines, 0, (r.history for r in rooms))
 
     def configure(self, cap: int, total: int, rooms: list[Room]) -> None:
@@ -79,6 +83,16 @@ class HistoryKeeper:
             if unsaved is None:
                 unsaved = self._unsaved[room.key] = []
             unsaved.extend(HistoryEntry(now, kind, name, text) for text in texts)
+
+    def _cutoff(self) -> float:
+        return self._now() - self.max_age if self.max_age else float("-inf")
+
+    def age_out(self, rooms: Iterable[Room]) -> None:
+        """Drop from memory the lines older than L{max_age}."""
+        if self.max_age:
+            cutoff = self._cutoff()
+            for room in rooms:
+                self.budget.forget(room.history.drop_before(cutoff))
 
     def save_turn(self) -> None:
         """After each turn: what its rooms said goes to the store, batched."""

@@ -134,7 +134,7 @@ class ChatService(Service):
             self.privilegedStartService()
         super().startService()
         self.hashing.start()
-        if self.store is not None:
+        if self.store is not None or self._history_max_age:
             # Hourly, and once now: an old file may hold more than is kept.
             self._pruning = LoopingCall(self._prune)
             if self._clock is not None:
@@ -202,6 +202,7 @@ class ChatService(Service):
         room.motd = motd
         configure_rooms(room, settings)
         self._history_max_age = settings["history-max-age"]
+        room.keeper.max_age = self._history_max_age * 86400
         room.moderation.server_operators = {
             name_key(name) for name in settings["operators"]
         }
@@ -230,11 +231,12 @@ class ChatService(Service):
         return stopped  # type: ignore[return-value]
 
     def _prune(self) -> None:
-        """Drop from the store what is older than --history-max-age."""
+        """Drop what is older than --history-max-age, from memory and store."""
+        hub = self.factory.services.hub
+        hub.keeper.max_age = self._history_max_age * 86400
+        hub.keeper.age_out(hub.rooms)
         if self.store is not None and self._history_max_age:
-            clock = self._clock if self._clock is not None else _reactor()
-            now = clock.seconds()  # type: ignore[union-attr]
-            self.store.prune(now - self._history_max_age * 86400)
+            self.store.prune(hub.now() - self._history_max_age * 86400)
 
     def _say_goodbye(self) -> defer.Deferred[None] | None:
         hub = self.factory.services.hub
@@ -302,6 +304,8 @@ def makeService(options: Options) -> IService:
         )
     except StoreError as error:
         raise SystemExit(f"twistd chat: {error}") from None
+    # Before rooms read their lines, so none older than this comes back.
+    hub.keeper.max_age = settings["history-max-age"] * 86400
     configure_rooms(hub, settings)
     hub.motd = motd
     services = Services(hub, limits_from(settings), reactor)  # type: ignore[arg-type]
