@@ -36,7 +36,7 @@ def _audit(actor: Member, action: str, whom: str, scope: str) -> None:
         actor=actor.name,
         action=action,
         whom=whom,
-        scope=f"#{scope}" if scope else "the server",
+        scope=f"#{scope}" if scope else "all of the server",
         audit=True,
     )
 
@@ -211,7 +211,8 @@ def _restrict(member: Member, hub: Hub, arguments: str, what: str) -> None:
             r for r in hub.rooms_of(person) if r not in rooms and (server or r is room)
         ]
     _announce(hub, rooms, f"{member.name} {verb} {shown}{how_long}{why}")
-    _audit(member, verb, describe_target(target), scope)
+    whom = describe_target(target)
+    _audit(member, verb, f"{person.name} ({whom})" if person else whom, scope)
     if what == "ban":
         told = "from this server" if server else f"from #{room.name}" if room else ""
         message = f"You are banned {told}{describe(restriction, hub.now())}."
