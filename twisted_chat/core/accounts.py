@@ -35,6 +35,10 @@ MOST_FAILURES = 5
 WINDOW_SECONDS = 60.0
 #: How long a failed login waits before it is answered.
 FAILURE_DELAY_SECONDS = 1.0
+#: Names one address may register in L{REGISTRATION_WINDOW_SECONDS}: a
+#: script cannot fill the database (and the hashing threads) with names.
+MOST_REGISTRATIONS = 3
+REGISTRATION_WINDOW_SECONDS = 3600.0
 #: Password checks under way at once, over everyone; more are refused.
 MOST_AT_ONCE = 16
 
@@ -140,6 +144,9 @@ class AccountDesk:
         #: With accounts off, names are first come, first served.
         self.enabled = enabled
         self.guard = LoginGuard(hub.now)
+        self.registrations = LoginGuard(
+            hub.now, MOST_REGISTRATIONS, REGISTRATION_WINDOW_SECONDS
+        )
         self.failure_delay = FAILURE_DELAY_SECONDS
         self._busy: set[Member] = set()
         self._dummy_hash: str | None = None
@@ -165,6 +172,15 @@ class AccountDesk:
         if reason is not None:
             self._refuse(member, reason)
             return
+        address = getattr(member, "address", None)
+        wait = self.registrations.wait(address)
+        if wait:
+            self._refuse(
+                member,
+                f"Enough names were registered from your address; try again in "
+                f"{math.ceil(wait / 60)} min.",
+            )
+            return
 
         def hashed(password_hash: object) -> None:
             if member not in hub or member.name != name or member.account:
@@ -175,6 +191,7 @@ class AccountDesk:
             assert isinstance(password_hash, str)
             key = name_key(name)
             hub.moderation.save_account(Account(key, name, password_hash, hub.now()))
+            self.registrations.failed(address)
             member.account = key
             hub.tell(
                 member,
