@@ -263,16 +263,28 @@ def test_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
 
 
 def test_unwritable_directory_is_refused(tmp_path: Path) -> None:
-    """A new file in a directory we may not write to is refused."""
+    """
+    A new file where we may not write is refused with a line saying why: a
+    directory we may not write to or, for root (who may write to any
+    directory), a read-only file system.
+    """
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
+    path = str(locked / "history.db")
+    if os.geteuid() != 0:
+        try:
+            assert refusal(path).endswith(
+                ": permission denied (is the directory writable?)"
+            )
+        finally:
+            locked.chmod(0o700)
+        return
+    mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(locked)]
+    subprocess.run(mount, check=True, timeout=DEADLINE_SECONDS)
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("this user (root) can write to any directory")
-        message = refusal(str(locked / "history.db"))
-        assert message.endswith(": permission denied (is the directory writable?)")
+        assert refusal(path).endswith(": the file system is read-only")
     finally:
-        locked.chmod(0o700)
+        subprocess.run(["umount", str(locked)], check=True, timeout=DEADLINE_SECONDS)
 
 
 def test_migrations_must_be_numbered_in_order() -> None:

@@ -9,6 +9,7 @@ checked, its version compared) before WAL mode or a migration touches it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 from pathlib import Path
@@ -74,6 +75,8 @@ def _create(path: str) -> None:
             refusal(path, "permission denied (is the directory writable?)")
         ) from None
     except OSError as error:
+        if error.errno == errno.EROFS:
+            raise StoreError(refusal(path, "the file system is read-only")) from None
         raise StoreError(refusal(path, error.strerror or str(error))) from None
     try:
         os.fchmod(descriptor, 0o600)  # whatever the umask
