@@ -23,16 +23,17 @@ from twisted_chat.core.history import HistoryBudget
 from twisted_chat.core.keeper import HistoryKeeper
 from twisted_chat.core.moderation import Moderation, describe
 from twisted_chat.core.registry import NameRegistry
-from twisted_chat.core.room import ROOM_HELP, Member, Room, room_key, room_name
+from twisted_chat.core.room import ROOM_HELP, Member, Room, room_name
+from twisted_chat.core.rooms import RoomsOfHub
 from twisted_chat.core.turn import Turn
-from twisted_chat.store import HistoryStore, ModerationStore, Restriction
+from twisted_chat.store import HistoryStore, ModerationStore
 
 log = Logger()
 
 DEFAULT_ROOM = "lobby"
 
 
-class Hub:
+class Hub(RoomsOfHub):
     """
     Rooms, names, and the one delivery path between members.
 
@@ -120,11 +121,6 @@ class Hub:
         ]
 
     @property
-    def store(self) -> HistoryStore | None:
-        """Where history and topics outlive the process (None: memory only)."""
-        return self.keeper.store
-
-    @property
     def history_cap(self) -> int:
         """Lines each room keeps (0: none)."""
         return self.keeper.cap
@@ -165,60 +161,6 @@ class Hub:
         """The member called C{name} (ignoring case and look-alikes), if any."""
         return self.names_in_use.find(name)
 
-    def rooms_of(self, member: Member) -> list[Room]:
-        """The rooms C{member} is in, the one it came into last at the end."""
-        return self._rooms_of.get(member, [])
-
-    def room_of(self, member: Member) -> Room | None:
-        """The room C{member} came into last (a line front end's only room)."""
-        rooms = self._rooms_of.get(member)
-        return rooms[-1] if rooms else None
-
-    @property
-    def rooms(self) -> list[Room]:
-        """Every room, by name ignoring case."""
-        return sorted(self._rooms.values(), key=lambda room: room.key)
-
-    def room(
-        self, name: str, create: bool = False, persistent: bool = False
-    ) -> Room | None:
-        """The room called C{name} (ignoring case); made if C{create}."""
-        key = room_key(name)
-        room = self._rooms.get(key)
-        if room is None and create:
-            room = self._rooms[key] = Room(name, self.history_cap, persistent)
-            self.keeper.prepare(room, self._rooms.values())
-        elif room is not None and persistent:
-            room.persistent = True
-        return room
-
-    def configure(
-        self,
-        default_room: str,
-        rooms: Sequence[str] = (),
-        max_rooms: int = 1000,
-        history: int = 0,
-        history_total: int = 50_000,
-    ) -> None:
-        """
-        The room settings, at start-up or on a reload: C{default_room} and
-        C{rooms} always exist (a room no longer named goes once empty);
-        history caps apply at once, dropping the oldest lines over them.
-        """
-        self.max_rooms = max_rooms
-        named = [default_room, *rooms]
-        keys = {room_key(name) for name in named}
-        for room in list(self._rooms.values()):
-            room.persistent = room.key in keys
-            if room.empty:
-                self._forget(room)
-        for name in named:
-            self.room(name, create=True, persistent=True)
-        self.keeper.configure(history, history_total, list(self._rooms.values()))
-        lobby = self.room(default_room)
-        assert lobby is not None
-        self.default_room = lobby
-
     # Coming and going
 
     def connect(self, member: Member) -> None:
@@ -247,126 +189,9 @@ class Hub:
         self._in_several.discard(member)
         self.names_in_use.release(member)
 
-    def join(self, member: Member, name: str) -> str | None:
-        """
-        Put C{member} in the room called C{name} too (made if missing),
-        announced there; the member is told who is there, the topic and
-        what was said before.
-
-        @return: L{None} on success, else a one-line reason for the refusal.
-        """
-        wanted = room_name(name)
-        if wanted is None:
-            return f"Invalid room name {name!r}: use {ROOM_HELP}."
-        ban = self.restriction_on(member, "ban", room_key(wanted))
-        if ban is not None:
-            return f"You are banned from #{wanted}{describe(ban, self.now())}."
-        room = self.room(wanted)
-        if room is None:
-            if self.max_rooms and len(self._rooms) >= self.max_rooms:
-                return (
-                    f"No room #{wanted}, and no more can be made "
-                    f"(at most {self.max_rooms}); join one of /rooms."
-                )
-            room = self.room(wanted, create=True)
-            assert room is not None
-            if member.account is not None:
-                # Whoever makes a room (logged in) is its first operator.
-                self.moderation.grant(room.key, member.account, "")
-        if member in room:
-            return f"You are already in #{room.name}."
-        self.turn.flush()
-        self._enter(member, room)
-        return None
-
-    def move(self, member: Member, name: str) -> str | None:
-        """
-        L{join} the room called C{name}, leaving every other room first (a
-        front end that keeps one current room).
-
-        @return: L{None} on success, else a one-line reason for the refusal.
-        """
-        current = list(self.rooms_of(member))
-        if len(current) == 1 and room_key(name.removeprefix("#")) == current[0].key:
-            return f"You are already in #{current[0].name}."
-        # Made (or refused) before leaving, so a refusal leaves it where it was.
-        refusal = self.join(member, name)
-        if refusal is None:
-            for room in current:
-                self.part(member, room)
-        return refusal
-
-    def part(self, member: Member, room: Room) -> None:
-        """Take C{member} out of C{room} (announced); the room may go."""
-        rooms = self._rooms_of.get(member)
-        if rooms is None or room not in rooms:
-            return
-        self.turn.flush()
-        rooms.remove(room)
-        if len(rooms) < 2:
-            self._in_several.discard(member)
-        self._exit(member, room)
-
-    def _enter(self, member: Member, room: Room) -> None:
-        quiet_before = self.is_quiet(room)
-        room.add(member)
-        rooms = self._rooms_of[member]
-        rooms.append(room)
-        if len(rooms) > 1:
-            self._in_several.add(member)
-        if not (quiet_before or self.is_quiet(room)):
-            self.turn.to_room(room, events.Joined(member.name), exclude=member)
-        self.turn.to_member(member, events.NowIn(room.name, len(room)))
-        if self.is_quiet(room):
-            self.turn.to_member(member, events.Quiet(self.announce_limit))
-        if room.topic:
-            self.turn.to_member(member, events.TopicIs(room.name, room.topic))
-        if room.history.lines:
-            self.turn.to_member(member, self.keeper.backlog(room))
-
-    def _exit(self, member: Member, room: Room) -> None:
-        quiet = self.is_quiet(room)
-        room.remove(member)
-        if not quiet:
-            self.turn.to_room(room, events.Left(member.name))
-        if room.empty:
-            self._forget(room)
-
-    def _forget(self, room: Room) -> None:
-        del self._rooms[room.key]
-        self.keeper.forget(room)
-
-    def set_topic(self, member: Member, topic: str) -> None:
-        """Set (or, empty, clear) the topic of C{member}'s room; announced there."""
-        room = self.room_of(member)
-        if room is None:
-            return
-        room.topic = topic
-        room.topic_by = member.name
-        self.turn.to_room(room, events.TopicSet(member.name, room.topic))
-        if self.store is not None:
-            self.store.save_topic(room.key, room.name, room.topic or None)
-        if room.empty:
-            self._forget(room)
-
     def backlog(self, room: Room, most: int | None = None) -> events.Event:
         """What C{room} keeps of what was said (its last C{most} lines)."""
         return self.keeper.backlog(room, most)
-
-    def room_list(self, most: int = 100) -> events.Rooms:
-        """The /rooms answer: the first C{most} rooms by name, counts, topics."""
-        rooms = self.rooms
-        return events.Rooms(
-            len(rooms),
-            tuple(
-                events.RoomInfo(room.name, len(room), room.topic)
-                for room in rooms[:most]
-            ),
-        )
-
-    def is_quiet(self, room: Room) -> bool:
-        """Whether C{room} is too big to announce joins and leaves."""
-        return bool(self.announce_limit) and len(room) > self.announce_limit
 
     # What people do
 
@@ -388,14 +213,6 @@ class Hub:
             return
         self.turn.to_room(room, events.Acted(member.name, action), exclude=member)
         self.keeper.record(room, "acted", member.name, (action,), self._rooms.values())
-
-    def restriction_on(
-        self, member: Member, what: str, scope: str
-    ) -> Restriction | None:
-        """The ban or mute in force on C{member} in C{scope} or server-wide."""
-        return self.moderation.in_force(
-            what, (scope, ""), member.account, member.name, member.address
-        )
 
     def _muted(self, member: Member, room: Room) -> bool:
         mute = self.restriction_on(member, "mute", room.key)
@@ -469,23 +286,6 @@ class Hub:
         """A server notice for everyone connected."""
         for member in self._rooms_of:
             self.turn.to_member(member, events.Notice(notice))
-
-    def who(self, room: Room, most: int = 200, own: bool = True) -> events.Who:
-        """The /who answer for C{room}: at most C{most} names, sorted."""
-        operator = self.moderation.is_room_operator
-        names = sorted(
-            (
-                ("@" if operator(m.account, room.key) else "") + m.name
-                for m in room.members
-            ),
-            key=lambda shown: shown.lstrip("@").casefold(),
-        )
-        return events.Who(
-            "" if own else room.name,
-            len(names),
-            tuple(names[:most]),
-            self.announce_limit if self.is_quiet(room) else 0,
-        )
 
     def _remove_broken(self, member: Member, failure: Failure) -> None:
         # One broken member must never stop delivery to the others.
