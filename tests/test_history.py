@@ -15,7 +15,8 @@ from twisted_chat.core.commands import run_command, split_command
 from twisted_chat.core.events import HistoryLine
 from twisted_chat.core.history import HistoryBudget, RoomHistory
 from twisted_chat.core.hub import Hub
-from twisted_chat.store import HistoryEntry
+from twisted_chat.core.keeper import SAVE_SECONDS
+from twisted_chat.store import HistoryBatch
 from twisted_chat.store.memory import MemoryStore
 from twisted_chat.testing import FakeMember, TurnDriver, joined_members
 
@@ -303,24 +304,24 @@ def test_a_room_that_goes_gives_its_lines_back_to_the_budget() -> None:
 
 
 class CountingStore(MemoryStore):
-    """A L{MemoryStore} that records each append, and who had been sent what then."""
+    """A L{MemoryStore} recording each hand-over and what one member had then."""
 
     def __init__(self, watched: FakeMember | None = None) -> None:
         super().__init__()
         self.watched = watched
-        self.appends: list[tuple[str, list[HistoryEntry], list[str]]] = []
+        self.appends: list[tuple[list[HistoryBatch], list[str]]] = []
 
-    def append(self, room_key: str, entries: Sequence[HistoryEntry]) -> None:
+    def append_batches(self, batches: Sequence[HistoryBatch]) -> None:
         seen = self.watched.lines if self.watched is not None else []
-        self.appends.append((room_key, list(entries), seen))
-        super().append(room_key, entries)
+        self.appends.append((list(batches), seen))
+        super().append_batches(batches)
 
 
-def test_history_goes_to_the_store_once_per_turn_after_the_flush() -> None:
+def test_history_goes_to_the_store_in_one_hand_over_after_the_lines_went_out() -> None:
     """
-    Everything a room said in a turn is appended to the store in one call
-    per room, after the turn's lines were sent; a turn with nothing said
-    appends nothing, and nor does anything but lines and actions.
+    What the rooms said is handed to the store in one call, SAVE_SECONDS
+    after the first of it, once the turn's lines were sent; a batch of lines
+    said together is one record; nothing but lines and actions is kept.
     """
     clock = Clock()
     driver = TurnDriver()
@@ -337,7 +338,6 @@ def test_history_goes_to_the_store_once_per_turn_after_the_flush() -> None:
     hub.say(cat, ["in games"])
     hub.whisper(ann, "guest2", "not kept")
     hub.say(ann, ["three"])
-    assert store.appends == []
     driver.end_turn()
     sent_to_bob = [
         "<guest1> one",
@@ -347,24 +347,25 @@ def test_history_goes_to_the_store_once_per_turn_after_the_flush() -> None:
         "<guest1> three",
     ]
     assert bob.lines == sent_to_bob
+    clock.advance(SAVE_SECONDS * 0.9)
+    assert store.appends == []
+    clock.advance(SAVE_SECONDS * 0.1)
     assert store.appends == [
         (
-            "lobby",
             [
-                HistoryEntry(0.0, "said", "guest1", "one"),
-                HistoryEntry(0.0, "said", "guest1", "two"),
-                HistoryEntry(0.0, "acted", "guest1", "waves"),
-                HistoryEntry(0.0, "said", "guest1", "three"),
+                ("lobby", 0.0, "said", "guest1", ("one", "two")),
+                ("lobby", 0.0, "acted", "guest1", ("waves",)),
+                ("games", 0.0, "said", "guest3", ("in games",)),
+                ("lobby", 0.0, "said", "guest1", ("three",)),
             ],
             sent_to_bob,
-        ),
-        ("games", [HistoryEntry(0.0, "said", "guest3", "in games")], sent_to_bob),
+        )
     ]
     hub.whisper(ann, "guest2", "again")
     hub.set_topic(ann, "topics are saved apart")
     driver.end_turn()
-    driver.end_turn()
-    assert len(store.appends) == 2
+    clock.advance(SAVE_SECONDS)
+    assert len(store.appends) == 1
 
 
 def test_no_history_reaches_the_store_when_history_is_off() -> None:

@@ -71,7 +71,7 @@ class Hub(RoomsOfHub):
         self._rooms_of: dict[Member, list[Room]] = {}
         self._in_several: set[Member] = set()
         self._rooms: dict[str, Room] = {}
-        self.keeper = HistoryKeeper(self.now, store, history, history_total)
+        self.keeper = HistoryKeeper(self.now, store, history, history_total, clock)
         self.turn = Turn(schedule, self._remove_broken, self._in_several)
         self.turn.after_flush = self.keeper.save_turn
         #: How many rooms may exist (0: no cap); a /join past it is refused.

@@ -5,21 +5,30 @@ across rooms, read from and written to the store (if any) once per turn.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
 from twisted_chat.core import events
-from twisted_chat.core.history import HistoryBudget
+from twisted_chat.core.history import HistoryBudget, RoomHistory
 from twisted_chat.core.room import Room
-from twisted_chat.store import HistoryEntry, HistoryStore
+from twisted_chat.store import HistoryBatch, HistoryStore
+
+#: At most this long after a line is said, it is handed to the store.
+SAVE_SECONDS = 0.1
+#: Rooms gone lately whose history is kept in memory (each within its cap).
+ROOMS_GONE_KEPT = 64
 
 
 class HistoryKeeper:
     """
     Guarantees: a room's lines are read from the store once, when the room
     comes into being (or history is turned on); what is said is recorded
-    at once, in memory, and handed to the store once per turn
-    (L{save_turn}), one batch per room; memory never holds more than
-    C{cap} lines a room and C{budget.total} in all.
+    at once, in memory, and handed to the store at most L{SAVE_SECONDS}
+    later (with a clock; without one, at the end of each turn), all of it
+    in one hand-over, a batch of lines said together as one record; memory
+    never holds more than C{cap} lines a room and C{budget.total} in all.
     """
 
     def __init__(
@@ -28,8 +37,11 @@ class HistoryKeeper:
         store: HistoryStore | None = None,
         cap: int = 0,
         total: int = 50_000,
+        clock: IReactorTime | None = None,
     ) -> None:
         self._now = now
+        self._clock = clock
+        self._saving: IDelayedCall | None = None
         #: Where history and topics outlive the process (None: memory only).
         self.store = store
         #: Lines each room keeps (0: none).
@@ -37,11 +49,21 @@ class HistoryKeeper:
         self.budget = HistoryBudget(total)
         #: Seconds after which lines are dropped (0: kept however old).
         self.max_age = 0.0
-        # Lines said this turn, for the store: room key to entries.
-        self._unsaved: dict[str, list[HistoryEntry]] = {}
+        # The history of rooms that went lately: a room made again soon
+        # gets it back at once, whether or not the store has it yet.
+        self._gone: OrderedDict[str, RoomHistory] = OrderedDict()
+        # Lines said since the last hand-over to the store.
+        self._unsaved: list[HistoryBatch] = []
 
     def prepare(self, room: Room, rooms: Iterable[Room]) -> None:
         """Once per room, when there is a store and history is on: its lines."""
+        gone = self._gone.pop(room.key, None)
+        if gone is not None:
+            gone.set_cap(self.cap)
+            room.history = gone
+            room.history_loaded = True
+            self.budget.spend(gone.lines, 0, (r.history for r in rooms))
+            return
         history = room.history
         history.set_cap(self.cap)
         if self.store is None or not self.cap or room.history_loaded:
@@ -76,13 +98,17 @@ class HistoryKeeper:
         if not history.cap:
             return
         now = self._now()
-        dropped = history.add(now, kind, name, texts)
-        self.budget.spend(len(texts), dropped, (r.history for r in rooms))
+        budget = self.budget
+        budget.lines += len(texts) - history.add(now, kind, name, texts)
+        if budget.total and budget.lines > budget.total:
+            budget.spend(0, 0, (r.history for r in rooms))
         if self.store is not None:
-            unsaved = self._unsaved.get(room.key)
-            if unsaved is None:
-                unsaved = self._unsaved[room.key] = []
-            unsaved.extend(HistoryEntry(now, kind, name, text) for text in texts)
+            self._unsaved.append((room.key, now, kind, name, texts))
+            if self._clock is not None and self._saving is None:
+                # Handed over in a bunch: the writer thread, woken less,
+                # takes less of the reactor's time (the GIL), and a line
+                # is still on disk well within a second of being said.
+                self._saving = self._clock.callLater(SAVE_SECONDS, self.save)
 
     def _cutoff(self) -> float:
         return self._now() - self.max_age if self.max_age else float("-inf")
@@ -95,16 +121,27 @@ class HistoryKeeper:
                 self.budget.forget(room.history.drop_before(cutoff))
 
     def save_turn(self) -> None:
-        """After each turn: what its rooms said goes to the store, batched."""
+        """After each turn: without a clock, what was said goes to the store."""
+        if self._clock is None:
+            self.save()
+
+    def save(self) -> None:
+        """Hand what was said since the last time to the store, now."""
+        if self._saving is not None and self._saving.active():
+            self._saving.cancel()
+        self._saving = None
         if self._unsaved:
             assert self.store is not None
-            unsaved, self._unsaved = self._unsaved, {}
-            for key, entries in unsaved.items():
-                self.store.append(key, entries)
+            unsaved, self._unsaved = self._unsaved, []
+            self.store.append_batches(unsaved)
 
     def forget(self, room: Room) -> None:
         """C{room} is gone: its lines no longer count against the total."""
         self.budget.forget(room.history.lines)
+        if room.history.lines:
+            self._gone[room.key] = room.history
+            while len(self._gone) > ROOMS_GONE_KEPT:
+                self._gone.popitem(last=False)
 
     def backlog(self, room: Room, most: int | None = None) -> events.Event:
         """What C{room} keeps of what was said (its last C{most} lines)."""

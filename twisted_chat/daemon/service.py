@@ -225,9 +225,14 @@ class ChatService(Service):
         if self._pruning is not None and self._pruning.running:
             self._pruning.stop()
         if self.store is not None:
-            store = self.store
-            # After the goodbyes, so everything said before them is kept.
-            stopped.addCallback(lambda _: store.close())
+            store, keeper = self.store, self.factory.services.hub.keeper
+
+            def close_store(_: object) -> defer.Deferred[None]:
+                # After the goodbyes, so everything said before them is kept.
+                keeper.save()
+                return store.close()
+
+            stopped.addCallback(close_store)
         return stopped  # type: ignore[return-value]
 
     def _prune(self) -> None:

@@ -26,6 +26,7 @@ from twisted_chat.store.records import Account, Grant, Moderation, Restriction
 __all__ = [
     "Account",
     "Grant",
+    "HistoryBatch",
     "HistoryEntry",
     "HistoryStore",
     "Moderation",
@@ -45,6 +46,13 @@ class HistoryEntry:
     kind: str  # "said" or "acted"
     name: str
     text: str
+
+
+#: Lines one person said at one time in one room, as the hub keeps them:
+#: (room key, time, kind, name, the lines). Stored as one row, the lines
+#: joined by newlines (which no line holds), so a busy room costs the
+#: store one row per batch, not one per line.
+HistoryBatch = tuple[str, float, str, str, tuple[str, ...]]
 
 
 class StoreError(Exception):
@@ -72,6 +80,9 @@ class HistoryStore(Protocol):
 
     def append(self, room_key: str, entries: Sequence[HistoryEntry]) -> None:
         """Keep C{entries} after the room's others, in order."""
+
+    def append_batches(self, batches: Sequence[HistoryBatch]) -> None:
+        """Keep C{batches}, each after its room's others, in order."""
 
     def save_topic(self, room_key: str, room_name: str, topic: str | None) -> None:
         """Keep the room's topic (None or empty removes it) and its name."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred, succeed
 
-from twisted_chat.store import HistoryEntry, HistoryStore, ModerationStore
+from twisted_chat.store import HistoryBatch, HistoryEntry, HistoryStore, ModerationStore
 from twisted_chat.store.records import Account, Grant, Moderation, Restriction
 
 #: How many entries a room keeps when no other limit is given.
@@ -62,6 +62,13 @@ class MemoryStore:
         if kept is None:
             kept = self._history[room_key] = deque(maxlen=self._per_room)
         kept.extend(entries)
+
+    def append_batches(self, batches: Sequence[HistoryBatch]) -> None:
+        if self._closed:
+            self.failures += 1
+            return
+        for room, time, kind, name, texts in batches:
+            self.append(room, [HistoryEntry(time, kind, name, t) for t in texts])
 
     def save_topic(self, room_key: str, room_name: str, topic: str | None) -> None:
         if self._closed:

@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from twisted_chat.store import (
+    HistoryBatch,
     HistoryEntry,
     HistoryStore,
     ModerationStore,
@@ -94,9 +95,15 @@ class SQLiteStore:
     def load(self, room_key: str, limit: int) -> list[HistoryEntry]:
         if limit <= 0:  # SQLite takes a negative LIMIT as no limit
             return []
+        # A row holds one line or more (a batch): limit rows hold enough.
         rows = self.database.query(_LOAD, (room_key, limit))
         rows.reverse()
-        return [HistoryEntry(*row) for row in rows]
+        entries = [
+            HistoryEntry(time, kind, name, line)
+            for time, kind, name, text in rows
+            for line in text.split("\n")
+        ]
+        return entries[-limit:]
 
     def append(self, room_key: str, entries: Sequence[HistoryEntry]) -> None:
         self.database.write(
@@ -104,6 +111,15 @@ class SQLiteStore:
             [
                 (room_key, entry.time, entry.kind, entry.name, entry.text)
                 for entry in entries
+            ],
+        )
+
+    def append_batches(self, batches: Sequence[HistoryBatch]) -> None:
+        self.database.write(
+            _APPEND,
+            [
+                (room, time, kind, name, "\n".join(texts))
+                for room, time, kind, name, texts in batches
             ],
         )
 
