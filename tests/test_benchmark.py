@@ -43,6 +43,9 @@ def test_benchmark_starts_the_daemon_and_counts_every_line() -> None:
     # Who was busy while the lines flowed: the daemon, or the load itself.
     assert server["cpu_percent"] is not None and server["cpu_percent"] >= 0
     assert report["load_cpu_percent"] is not None and report["load_cpu_percent"] > 0
+    # And in CPU seconds, for deliveries per second of the server's CPU.
+    assert server["cpu_seconds"] is not None and server["cpu_seconds"] >= 0
+    assert report["load_cpu_seconds"] is not None and report["load_cpu_seconds"] > 0
 
 
 def test_benchmark_targets_a_running_server(

@@ -188,8 +188,10 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
             "rss_kib_after": rss_after,
             "peak_rss_kib": peak,
             "cpu_percent": result.cpu_percent[0],
+            "cpu_seconds": result.cpu_seconds[0],
         },
         "load_cpu_percent": result.cpu_percent[1],
+        "load_cpu_seconds": result.cpu_seconds[1],
         **analyse(result),
     }
     return report
@@ -217,7 +219,9 @@ def table(report: dict[str, Any]) -> str:
         ("server", report["label"]),
         (
             "load",
-            f"{plan['clients']} clients, {plan['senders']} senders "
+            f"{plan['clients']} clients"
+            + (f" in {plan['rooms']} rooms" if plan["rooms"] > 1 else "")
+            + f", {plan['senders']} senders "
             + (
                 f"for {plan['duration']:g} s, {report['sent']:,} lines"
                 if plan["duration"]
@@ -252,6 +256,7 @@ def table(report: dict[str, Any]) -> str:
                 for key in ("lost", "duplicate", "out_of_order", "corrupt")
             ),
         ),
+        *_room_rows(report),
         ("server peak RSS", "-" if peak is None else f"{peak / 1024:.1f} MiB"),
         (
             "CPU while sending, server / load",
@@ -261,6 +266,49 @@ def table(report: dict[str, Any]) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+#: Rooms named one by one in the table when lines went astray, at most.
+ROOMS_SHOWN = 5
+
+
+def _room_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """
+    With more than one room: the rooms, the foreign lines (from another
+    room's senders) in all, and each room where something went astray.
+    """
+    rooms = report["rooms"]
+    if len(rooms) < 2:
+        return []
+
+    def spread(key: str) -> str:
+        least, most = min(r[key] for r in rooms), max(r[key] for r in rooms)
+        return f"{least}" if least == most else f"{least}-{most}"
+
+    rows = [
+        (
+            "rooms",
+            f"{len(rooms)} (#{rooms[0]['room']} to #{rooms[-1]['room']}), "
+            f"{spread('clients')} clients each, {spread('senders')} sending; "
+            f"{report['foreign']} foreign lines",
+        )
+    ]
+    astray = [r for r in rooms if any(r[key] for key in ASTRAY)]
+    for room in astray[:ROOMS_SHOWN]:
+        rows.append(
+            (
+                f"  #{room['room']}",
+                " / ".join(str(room[key]) for key in ASTRAY)
+                + " lost/dup/reordered/corrupt/foreign",
+            )
+        )
+    if len(astray) > ROOMS_SHOWN:
+        rows.append(("  ...", f"and {len(astray) - ROOMS_SHOWN} more rooms"))
+    return rows
+
+
+#: What goes astray, as a room's report counts it.
+ASTRAY = ("lost", "duplicate", "out_of_order", "corrupt", "foreign")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from itertools import groupby
 from operator import itemgetter, lt
 from typing import Any
 
 from twisted_chat.benchmark.clients import Recording
-from twisted_chat.benchmark.load import STAMP_LENGTH, LoadResult
+from twisted_chat.benchmark.load import (
+    STAMP_LENGTH,
+    LoadResult,
+    in_room,
+    room_name,
+    room_of,
+)
 
 #: A stamped line: "@" sender "." sequence "." send time in ns "." padding "$".
 STAMP = re.compile(rb"@(\d{5})\.(\d{9})\.(\d{19})\.(x*)\$")
@@ -28,44 +35,103 @@ def percentile(ordered: Sequence[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+@dataclass
+class RoomCounts:
+    """What one room's readers were owed and received (see L{analyse})."""
+
+    #: Its name on the server; None with one room (wherever the server put all).
+    room: str | None
+    clients: int
+    senders: int
+    readers: int = 0
+    expected: int = 0
+    deliveries: int = 0
+    lost: int = 0
+    duplicate: int = 0
+    out_of_order: int = 0
+    corrupt: int = 0
+    #: Intact lines from a sender not in this room.
+    foreign: int = 0
+
+
+#: What is counted for each room, and added up for the run.
+COUNTS = ("expected", "lost", "duplicate", "out_of_order", "corrupt", "foreign")
+
+
 def analyse(result: LoadResult) -> dict[str, Any]:
     """
-    Deliveries, losses, duplicates, reordering, corruption and latency.
+    Deliveries, losses, duplicates, reordering, corruption, crosstalk and
+    latency, in all and for each room.
 
-    Every reader is owed each line of every sender but itself: all
-    C{plan.lines} of them, or with C{plan.duration} as many as the sender
-    sent. A line is delivered each time it arrives intact, so
-    C{deliveries - duplicate + lost == expected} unless a line arrives
-    that was never owed. A line that holds an "@" but no intact stamp is
-    corrupt; one without an "@" (a join, a notice, a probe) is not counted.
-    A line is out of order when its sequence number is below that of the
-    line from the same sender that reached the same reader just before it.
+    Every reader is owed each line of every sender in its room but itself
+    (with one room: of every sender): all C{plan.lines} of them, or with
+    C{plan.duration} as many as the sender sent. A line is delivered each
+    time it arrives intact from a sender of the reader's room, so
+    C{deliveries - duplicate + lost == expected} unless a reader is sent
+    its own lines. An intact line from any other sender (another room's,
+    or one this run does not have) is foreign: counted as such, and
+    neither a delivery nor a latency. A line that holds an "@" but no
+    intact stamp is corrupt; one without an "@" (a join, a notice, a probe)
+    is not counted. A line is out of order when its sequence number is
+    below that of the line from the same sender that reached the same
+    reader just before it.
     """
     plan = result.plan
+    rooms = plan.rooms
     padding = plan.size - STAMP_LENGTH - 1
     owed = result.sent if plan.duration else [plan.lines] * plan.senders
+    # Each room's senders, by their stamps' digits.
+    members: list[set[bytes]] = [set() for _ in range(rooms)]
+    for number in range(plan.senders):
+        members[room_of(number, rooms)].add(b"%05d" % number)
     latencies: list[int] = []  # in ns
-    lost = duplicates = reordered = corrupt = expected = 0
+    by_room = [
+        RoomCounts(
+            room_name(room) if rooms > 1 else None,
+            in_room(room, plan.clients, rooms),
+            len(members[room]),
+        )
+        for room in range(rooms)
+    ]
     for reader, recording in zip(result.readers, result.received, strict=True):
+        room = room_of(reader, rooms)
+        counts = by_room[room]
+        counts.readers += 1
+        own = members[room]
         stamps: list[Stamp] = []
+        heard: list[int] = []  # in ns
         for arrival, found, broken in _stamps(recording, padding):
-            corrupt += broken
+            counts.corrupt += broken
             stamps += found
-            latencies += [arrival - int(sent) for _, _, sent in found]
+            heard += [arrival - int(sent) for _, _, sent in found]
         # Stable: each sender's lines stay in the order they arrived in.
         # Sequence numbers are compared as their digits, all of one width.
         stamps.sort(key=_sender)
         received: dict[int, int] = {}
+        foreign = 0
         for sender, lines in groupby(stamps, _sender):
             sequences = list(map(_sequence, lines))
+            if sender not in own:
+                foreign += len(sequences)
+                continue
             unique = len(set(sequences))
-            duplicates += len(sequences) - unique
-            reordered += sum(map(lt, sequences[1:], sequences))
+            counts.duplicate += len(sequences) - unique
+            counts.out_of_order += sum(map(lt, sequences[1:], sequences))
             received[int(sender)] = unique
+        if foreign:  # crosstalk, rare: their latencies are not deliveries'
+            counts.foreign += foreign
+            heard = [
+                arrival - int(sent)
+                for arrival, found, _ in _stamps(recording, padding)
+                for sender, _, sent in found
+                if sender in own
+            ]
+        counts.deliveries += len(heard)
+        latencies += heard
         for number, lines_owed in enumerate(owed):
-            if number != reader:
-                expected += lines_owed
-                lost += lines_owed - received.get(number, 0)
+            if number != reader and room_of(number, rooms) == room:
+                counts.expected += lines_owed
+                counts.lost += lines_owed - received.get(number, 0)
     latencies.sort()
     deliveries = len(latencies)
 
@@ -73,7 +139,7 @@ def analyse(result: LoadResult) -> dict[str, Any]:
         return None if ns is None else ns / 1e6
 
     return {
-        "expected": expected,
+        **{key: sum(getattr(c, key) for c in by_room) for key in COUNTS},
         "deliveries": deliveries,
         "deliveries_per_second": round(deliveries / result.window_seconds)
         if result.window_seconds
@@ -84,10 +150,7 @@ def analyse(result: LoadResult) -> dict[str, Any]:
             "p99": ms(percentile(latencies, 0.99)),
             "max": ms(latencies[-1] if latencies else None),
         },
-        "lost": lost,
-        "duplicate": duplicates,
-        "out_of_order": reordered,
-        "corrupt": corrupt,
+        "rooms": [asdict(counts) for counts in by_room],
     }
 
 

@@ -10,7 +10,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import cast
 
-PROBE = b"?barrier?"
+#: How every probe line starts; the rest names the run and the room
+#: (L{twisted_chat.benchmark.load.probe_line}), so that a probe kept in a
+#: room's history from an earlier run is never taken for this run's.
+PROBE = b"?barrier"
+#: What a client keeps of what arrives while it waits for an answer.
+HEARD = 4096
 
 
 class Recording:
@@ -94,7 +99,14 @@ class LoadClient(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.recording: Recording | None = None
         self.stamps = 0  # stamped lines received, counted by their "@"
+        #: The probe line that tells this client its room relays to it.
+        self.probe = PROBE
         self.probed = False
+        #: The answer it waits for (see L{expect}), until it arrives.
+        self.awaiting: bytes | None = None
+        self.answered = False
+        #: The last bytes received while it waited, at most HEARD of them.
+        self.heard = b""
         self.closed = asyncio.get_running_loop().create_future()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -116,6 +128,13 @@ class LoadClient(asyncio.BufferedProtocol):
         """
         self.recording = Recording(capacity, reserve, on_full)
 
+    def expect(self, answer: bytes) -> None:
+        """
+        Wait for C{answer}: from now on keep the tail of what arrives in
+        L{heard}, until C{answer} is in it (then L{answered} is true).
+        """
+        self.awaiting, self.answered, self.heard = answer, False, b""
+
     def get_buffer(self, sizehint: int) -> memoryview:
         if self.recording is not None:
             return self.recording.space()
@@ -124,7 +143,13 @@ class LoadClient(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.recording is not None:
             self.stamps += self.recording.add(nbytes)
-        elif PROBE in _SCRATCH[:nbytes]:
+            return
+        data = _SCRATCH[:nbytes]
+        if self.awaiting is not None:
+            self.heard = (self.heard + data)[-HEARD:]
+            if self.awaiting in self.heard:
+                self.awaiting, self.answered = None, True
+        if self.probe in data:
             self.probed = True
 
     def pause_writing(self) -> None:

@@ -1,7 +1,8 @@
 """
 The load: N clients on one event loop, S of them sending M lines each (or
 for a set time), all reading, every line stamped so delivery, order and
-latency can be checked.
+latency can be checked. With R rooms (C{--rooms}), client i joins room
+C{i % R} before the load starts, and reads only its room's senders.
 
 Receivers only record (arrival time, bytes) while the load runs; lines are
 parsed afterwards (L{twisted_chat.benchmark.analysis}), so the load
@@ -11,6 +12,7 @@ generator spends its CPU on the sockets.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +25,8 @@ from twisted_chat.benchmark.clients import (
     Recording,
 )
 from twisted_chat.benchmark.connect import connect_all
-from twisted_chat.benchmark.errors import BenchmarkError, describe
+from twisted_chat.benchmark.errors import BenchmarkError, describe, one_line
+from twisted_chat.text import NOW_IN
 
 #: CPU seconds used so far: (the server's, or None if unknown; ours).
 CpuSample = tuple[float | None, float]
@@ -64,6 +67,43 @@ class LoadPlan:
     duration: float = 0.0
     #: Bytes of what the readers receive that may be kept, in all.
     memory: int = 4 * 1024**3
+    #: Rooms the clients are spread over (1: all stay where the server
+    #: puts them, as for any chat server).
+    rooms: int = 1
+
+
+def room_of(client: int, rooms: int) -> int:
+    """The room client number C{client} is in (a sender's number is its client's)."""
+    return client % rooms
+
+
+def room_name(room: int) -> str:
+    """What room number C{room} is called on the server (with C{--rooms} > 1)."""
+    return f"bench-{room}"
+
+
+def in_room(room: int, count: int, rooms: int) -> int:
+    """How many of the first C{count} client numbers are in room C{room}."""
+    return len(range(room, count, rooms))
+
+
+def room_senders(plan: LoadPlan) -> list[int]:
+    """How many senders each room has."""
+    return [in_room(k, plan.senders, plan.rooms) for k in range(plan.rooms)]
+
+
+def joined_answer(room: int) -> bytes:
+    """
+    How the server's answer to C{/join} starts (the count of people there
+    follows): C{twisted_chat.text.NOW_IN}, the same line as after the greeting.
+    """
+    head = NOW_IN.template.partition("{count}")[0]
+    return head.format(room=room_name(room)).encode()
+
+
+def probe_line(token: bytes, room: int) -> bytes:
+    """The probe line of one run (C{token}) in one room, newline included."""
+    return PROBE + b"-" + token + b"-%d?\n" % room
 
 
 @dataclass
@@ -88,29 +128,127 @@ class LoadResult:
     #: CPU used from the first line sent until every line arrived (or the
     #: deadline), as a percentage of one core: (server or None, load).
     cpu_percent: tuple[float | None, float | None] = (None, None)
+    #: The same CPU use in seconds: (server or None, load).
+    cpu_seconds: tuple[float | None, float | None] = (None, None)
 
 
-async def _barrier(clients: list[LoadClient], deadline: float) -> None:
+def _closed_early(clients: list[LoadClient]) -> None:
+    """A BenchmarkError if the server has closed any of C{clients}."""
+    closed = sum(client.closed.done() for client in clients)
+    if closed:
+        raise BenchmarkError(
+            f"the server closed {closed} of {len(clients)} connections "
+            "before the load started"
+        )
+
+
+async def _join_rooms(
+    clients: list[LoadClient],
+    rooms: int,
+    deadline: float,
+    progress: Callable[[str], None] | None,
+) -> None:
     """
-    Until every client has seen a probe line, so all are in the room; a
+    Client i sends C{/join bench-(i % rooms)} and waits for the server's
+    answer (L{joined_answer}). A BenchmarkError if the server refuses one
+    (an error line, "! ..."), relays the command as a chat line (it has no
+    rooms), closes a connection, or has not answered them all by the
+    deadline. Whatever the joins bring (who is there, a topic, history)
+    arrives before the answer's probe line does, and so before recording.
+    """
+    for number, client in enumerate(clients):
+        room = room_of(number, rooms)
+        client.expect(joined_answer(room))
+        await client.write(b"/join %s\n" % room_name(room).encode())
+    last_report = time.monotonic()
+    while True:
+        waiting = [
+            (number, client)
+            for number, client in enumerate(clients)
+            if not client.answered
+        ]
+        if not waiting:
+            return
+        _closed_early(clients)
+        for number, client in waiting:
+            said = _refusal(client.heard)
+            if said is not None:
+                raise BenchmarkError(
+                    f"the server refused /join {room_name(room_of(number, rooms))}"
+                    f" (client {number + 1}): {said}"
+                )
+        for client in clients:
+            if b"/join " + room_name(0).encode() in client.heard:
+                raise BenchmarkError(
+                    "the server relayed /join as a chat line: it has no rooms "
+                    "(--rooms needs a server with /join, such as twisted_chat)"
+                )
+        if time.monotonic() > deadline:
+            number, client = waiting[0]
+            last = _last_line(client.heard)
+            raise BenchmarkError(
+                f"{len(waiting)} of {len(clients)} clients had no answer to /join "
+                f"by --timeout (client {number + 1}, for "
+                f"#{room_name(room_of(number, rooms))}, last heard "
+                + (repr(last) if last else "nothing")
+                + ")"
+            )
+        if progress and time.monotonic() - last_report > 2:
+            progress(f"{len(clients) - len(waiting)}/{len(clients)} clients in rooms")
+            last_report = time.monotonic()
+        await asyncio.sleep(0.05)
+
+
+def _lines(heard: bytes) -> list[str]:
+    return [
+        one_line(line.decode("utf-8", "replace"))
+        for line in heard.split(b"\n")
+        if line.strip()
+    ]
+
+
+def _refusal(heard: bytes) -> str | None:
+    """The first error line ("! ...") in what a client heard, if any."""
+    return next((line for line in _lines(heard) if line.startswith("! ")), None)
+
+
+def _last_line(heard: bytes) -> str:
+    lines = _lines(heard)
+    return lines[-1][:200] if lines else ""
+
+
+async def _barrier(clients: list[LoadClient], rooms: int, deadline: float) -> None:
+    """
+    Until every client has seen a probe line from its room (the first
+    client of each room sends them), so all are in their rooms; a
     BenchmarkError if the server closes any connection first, or at the
     deadline.
     """
-    prober, others = clients[0], clients[1:]
-    while not all(client.probed for client in others):
-        closed = sum(client.closed.done() for client in clients)
-        if closed:
-            raise BenchmarkError(
-                f"the server closed {closed} of {len(clients)} connections "
-                "before the load started"
-            )
+    token = os.urandom(4).hex().encode()
+    groups = [clients[room::rooms] for room in range(rooms)]
+    for room, group in enumerate(groups):
+        for client in group:
+            client.probe = probe_line(token, room).rstrip(b"\n")
+    while True:
+        probing = [
+            (room, group)
+            for room, group in enumerate(groups)
+            if not all(client.probed for client in group[1:])
+        ]
+        if not probing:
+            return
+        _closed_early(clients)
         if time.monotonic() > deadline:
-            missing = sum(not client.probed for client in others)
+            missing = sum(
+                not client.probed for _, group in probing for client in group[1:]
+            )
+            where = "the room" if rooms == 1 else "their rooms"
             raise BenchmarkError(
-                f"{missing} of {len(clients)} clients never joined the room "
+                f"{missing} of {len(clients)} clients never joined {where} "
                 "(no probe line reached them)"
             )
-        await prober.write(PROBE + b"\n")
+        for room, group in probing:
+            await group[0].write(probe_line(token, room))
         await asyncio.sleep(0.2)
 
 
@@ -185,7 +323,11 @@ async def run_load(
         plan.host, plan.port, plan.clients, LoadClient, deadline
     )
     clients = connected.clients
-    phase = "waiting for every client to join the room"
+    phase = (
+        "joining the rooms"
+        if plan.rooms > 1
+        else "waiting for every client to join the room"
+    )
     try:
         connect_seconds = time.monotonic() - started
         if progress:
@@ -197,9 +339,16 @@ async def run_load(
                     else ""
                 )
             )
-        await _barrier(clients, deadline)
+        if plan.rooms > 1:
+            await _join_rooms(clients, plan.rooms, deadline, progress)
+            phase = "waiting for every client to hear its room"
+        await _barrier(clients, plan.rooms, deadline)
         if progress:
-            progress("all clients are in the room; sending")
+            progress(
+                "all clients are in the room; sending"
+                if plan.rooms == 1
+                else f"all clients are in their rooms ({plan.rooms}); sending"
+            )
         phase = "sending"
         return await _load(
             plan,
@@ -263,11 +412,15 @@ async def _load(
                 f"recordings are full ({plan.memory // 2**20} MiB, --memory)"
             )
         progress(f"sent in {send_seconds:.2f} s; waiting for deliveries")
-    # A reader expects every line of every sender but itself.
-    total = sum(sent)
-    expected = {id(c): total for c in readers}
-    for client, lines in zip(senders, sent, strict=True):
-        expected[id(client)] -= lines
+    # A reader expects every line of every sender in its room but itself.
+    in_rooms = [0] * plan.rooms
+    for number, lines in enumerate(sent):
+        in_rooms[room_of(number, plan.rooms)] += lines
+    expected = {
+        id(c): in_rooms[room_of(number, plan.rooms)]
+        - (sent[number] if number < len(sent) else 0)
+        for number, c in enumerate(readers)
+    }
     last_report = time.monotonic()
     while time.monotonic() < deadline:
         done = sum(c.stamps >= expected[id(c)] for c in readers)
@@ -277,10 +430,20 @@ async def _load(
             progress(f"{done}/{len(readers)} readers complete")
             last_report = time.monotonic()
         await asyncio.sleep(0.05)
+    if any(c.stamps > expected[id(c)] for c in readers):
+        # More than was owed (doubled lines, or another room's): a count
+        # reached early says nothing of what is still on its way.
+        await _settle(readers, deadline)
     cpu_percent: tuple[float | None, float | None] = (None, None)
+    cpu_seconds: tuple[float | None, float | None] = (None, None)
     if sample_cpu and cpu_before:
-        cpu_percent = _cpu_percent(
-            cpu_before, sample_cpu(), time.monotonic() - send_start
+        cpu_after = sample_cpu()
+        cpu_percent = _cpu_percent(cpu_before, cpu_after, time.monotonic() - send_start)
+        cpu_seconds = (
+            None
+            if cpu_before[0] is None or cpu_after[0] is None
+            else round(cpu_after[0] - cpu_before[0], 3),
+            round(cpu_after[1] - cpu_before[1], 3),
         )
     # From the first line sent to the last stamped line received: the
     # arrival times are exact, unlike this loop's 50 ms polling.
@@ -305,7 +468,24 @@ async def _load(
         stopped_by=stopped_by,
         lost_connections=sum(c.closed.done() for c in clients),
         cpu_percent=cpu_percent,
+        cpu_seconds=cpu_seconds,
     )
+
+
+#: Seconds without a stamped line arriving after which the flow has settled.
+SETTLE_SECONDS = 0.25
+
+
+async def _settle(readers: list[LoadClient], deadline: float) -> None:
+    """Until no stamped line has arrived for SETTLE_SECONDS, or the deadline."""
+    count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = sum(c.stamps for c in readers)
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= SETTLE_SECONDS:
+            return
+        await asyncio.sleep(0.05)
 
 
 def recording_bytes(plan: LoadPlan) -> int | None:
@@ -313,16 +493,19 @@ def recording_bytes(plan: LoadPlan) -> int | None:
     What the readers' recordings take, in all: known for a count of lines,
     or for a set time at a rate (with an eighth more, see
     L{_prepare_recordings}); None for a set time flat out, which takes
-    C{plan.memory}.
+    C{plan.memory}. Each reader hears the senders of its own room.
     """
-    readers = plan.clients - plan.nonreaders
-    per_reader = (plan.size + LINE_OVERHEAD) * plan.senders
-    if not plan.duration:
-        return per_reader * plan.lines * readers
-    if not plan.rate:
+    if plan.duration and not plan.rate:
         return None
-    lines = int(plan.rate * plan.duration) + 1
-    return (per_reader * lines * 9 // 8 + LEAST_ROOM) * readers
+    readers = plan.clients - plan.nonreaders
+    lines = int(plan.rate * plan.duration) + 1 if plan.duration else plan.lines
+    total = 0
+    for room, senders in enumerate(room_senders(plan)):
+        per_reader = (plan.size + LINE_OVERHEAD) * senders * lines
+        if plan.duration:
+            per_reader = per_reader * 9 // 8 + LEAST_ROOM
+        total += per_reader * in_room(room, readers, plan.rooms)
+    return total
 
 
 def _prepare_recordings(
@@ -335,23 +518,28 @@ def _prepare_recordings(
     """Every client's recording buffer, made ready before the load starts."""
     per_line = plan.size + LINE_OVERHEAD
     reading = {id(c) for c in readers}
+    heard = room_senders(plan)  # how many senders each reader hears, by room
     if plan.duration:
-        # Every reader receives about the same, so each gets an equal share.
-        # The senders stop once any share is eight ninths full (never, at a
-        # rate, for which a share holds an eighth more than the rate sends);
-        # the last ninth takes in what is still on its way.
-        share = min(plan.memory, recording_bytes(plan) or plan.memory) // len(readers)
-        for client in clients:
+        # Every reader of a room receives about the same, so each gets a
+        # share in proportion to its room's senders (with one room, equal
+        # shares). The senders stop once any share is eight ninths full
+        # (never, at a rate, for which a share holds an eighth more than the
+        # rate sends); the last ninth takes in what is still on its way.
+        kept = min(plan.memory, recording_bytes(plan) or plan.memory)
+        weight = sum(heard[room_of(n, plan.rooms)] for n in range(len(readers)))
+        for number, client in enumerate(clients):
             if id(client) in reading:
+                share = kept * heard[room_of(number, plan.rooms)] // max(1, weight)
                 client.record(share, share // 9, stop.set)
             else:
                 client.record(LEAST_ROOM)
         return
-    total = plan.senders * plan.lines
-    budget = min(1.0, plan.memory / max(1, per_line * total * len(readers)))
-    for client in clients:
+    total = sum(plan.lines * heard[room_of(n, plan.rooms)] for n in range(len(readers)))
+    budget = min(1.0, plan.memory / max(1, per_line * total))
+    for number, client in enumerate(clients):
         # What it expects, and a little: 10,000 idle clients need 40 MB, not GBs.
-        expected = total - (plan.lines if client in senders else 0)
+        room = room_of(number, plan.rooms)
+        expected = plan.lines * (heard[room] - (client in senders))
         if id(client) not in reading:
             expected = 0
         client.record(int(expected * per_line * budget) + LEAST_ROOM)

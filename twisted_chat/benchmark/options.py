@@ -19,7 +19,9 @@ from twisted_chat.benchmark.load import (
     MOST_SENDERS,
     STAMP_LENGTH,
     LoadPlan,
+    in_room,
     recording_bytes,
+    room_name,
 )
 
 PROG = "python -m twisted_chat.benchmark"
@@ -174,6 +176,15 @@ def build_parser() -> OneLineParser:
         help="lines per write when flat out (4, as ../shared/bench/loadgen.py)",
     )
     add("--nonreaders", type=whole(0), default=0, help="clients that never read")
+    add(
+        "--rooms",
+        type=whole(1, MOST_SENDERS),
+        default=1,
+        metavar="R",
+        help="spread the clients and senders over R rooms, client i in "
+        "#bench-(i mod R), joined before the load starts (default 1: all "
+        "stay in the room the server puts them in)",
+    )
     add("--timeout", type=seconds, default=120.0, help="for the whole run")
     add(
         "--memory",
@@ -224,6 +235,7 @@ def _plan(arguments: argparse.Namespace) -> LoadPlan:
         timeout=arguments.timeout,
         duration=arguments.duration,
         memory=arguments.memory * MIB,
+        rooms=arguments.rooms,
     )
 
 
@@ -249,6 +261,9 @@ def _problem(arguments: argparse.Namespace, plan: LoadPlan) -> str | None:
             f"--nonreaders ({nonreaders}) must leave at least 2 of "
             f"-n/--clients ({clients}) reading"
         )
+    problem = _rooms_problem(plan)
+    if problem:
+        return problem
     if plan.duration and plan.duration >= plan.timeout:
         return (
             f"--duration ({plan.duration:g} s) must be shorter than --timeout "
@@ -269,6 +284,33 @@ def _problem(arguments: argparse.Namespace, plan: LoadPlan) -> str | None:
     elif arguments.daemon_option:
         return "--daemon-option is for the daemon it starts, not for --target"
     return _descriptor_problem(clients) or _memory_problem(plan)
+
+
+def _rooms_problem(plan: LoadPlan) -> str | None:
+    """Why the clients cannot be spread over C{plan.rooms} rooms, or None."""
+    rooms, clients, senders = plan.rooms, plan.clients, plan.senders
+    if rooms == 1:
+        return None
+    if senders < rooms:
+        return (
+            f"--rooms ({rooms}) needs a sender in every room: -s/--senders "
+            f"({senders}) must be at least {rooms}"
+        )
+    if clients < 2 * rooms:
+        return (
+            f"--rooms ({rooms}) needs at least 2 clients in every room: "
+            f"-n/--clients ({clients}) must be at least {2 * rooms}"
+        )
+    readers = clients - plan.nonreaders
+    for room in range(rooms):
+        reading = in_room(room, readers, rooms)
+        if reading < 2:
+            return (
+                f"--nonreaders ({plan.nonreaders}) leaves #{room_name(room)} "
+                f"{reading} reading client of {in_room(room, clients, rooms)}; "
+                "every room needs at least 2"
+            )
+    return None
 
 
 def _memory_problem(plan: LoadPlan) -> str | None:
