@@ -1,10 +1,12 @@
 """
 Helpers for the end-to-end tests: the real twistd daemon as a child
-process, and plain-socket clients that wait on conditions with deadlines.
+process, and plain-socket clients that wait on conditions with deadlines;
+and, for tests in memory, members of a hub that type commands.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import resource
@@ -19,6 +21,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from twisted.internet.task import Clock
+
+from twisted_chat import text
+from twisted_chat.core import commands
+from twisted_chat.core.hub import Hub
+from twisted_chat.testing import FakeMember
+
 T = TypeVar("T")
 
 #: The longest any single wait in a test may take before it fails.
@@ -29,8 +38,12 @@ def wait_for(
     condition: Callable[[], T | None],
     timeout: float = DEADLINE_SECONDS,
     what: str = "condition",
+    interval: float = 0.01,
 ) -> T:
-    """Poll C{condition} until it returns something truthy, or fail at the deadline."""
+    """
+    Poll C{condition}, every C{interval} seconds, until it returns something
+    truthy, or fail at the deadline.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
@@ -38,7 +51,7 @@ def wait_for(
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
+        time.sleep(interval)
 
 
 def bin_command(name: str) -> str:
@@ -322,6 +335,66 @@ class LineClient:
         self.sock.close()
 
 
+def exactly(line_format: text.LineFormat, **fields: object) -> str:
+    """A pattern for exactly this line, for L{LineClient.expect}."""
+    return f"^{re.escape(line_format.format(**fields))}$"
+
+
+def person(daemon: ChatDaemon, name: str, **options: object) -> LineClient:
+    """A client greeted (up to its room) and renamed to C{name}."""
+    client = daemon.connect(**options)
+    client.nick(name)
+    return client
+
+
+def register_client(
+    daemon: ChatDaemon, name: str, password: str, **options: object
+) -> LineClient:
+    """A client called C{name} that registered it, so is logged in as it."""
+    client = person(daemon, name, **options)
+    client.send(f"/register {password}")
+    client.expect(
+        exactly(
+            text.NOTICE,
+            text=f"{name} is yours now: /login {name} PASSWORD takes it back,"
+            " from any connection.",
+        )
+    )
+    return client
+
+
+def guest_name(client: LineClient) -> str:
+    """The name the greeting gave C{client}."""
+    fields = text.WELCOME.parse(client.lines[0])
+    assert fields is not None, client.lines[0]
+    return fields["name"]
+
+
+_probes = itertools.count(1)
+
+
+def _probe(client: LineClient) -> str:
+    """Send an unknown command; return the one line that answers it."""
+    word = f"probe-{next(_probes)}"
+    client.send(f"/{word}")
+    return text.UNKNOWN_COMMAND.format(word=word)
+
+
+def caught_up(client: LineClient) -> None:
+    """
+    Consume everything the daemon sent C{client} before it read a probe
+    sent now: the daemon answers each member in order, so what it had
+    already addressed to C{client} comes before the answer.
+    """
+    client.expect(f"^{re.escape(_probe(client))}$")
+
+
+def assert_nothing_more(client: LineClient) -> None:
+    """C{client} was sent nothing since it last read: a probe's answer is next."""
+    answer = _probe(client)
+    assert client.read_lines(1) == [answer]
+
+
 def run_command(
     command: Sequence[str], timeout: float = 60, **options: object
 ) -> subprocess.CompletedProcess[str]:
@@ -341,3 +414,45 @@ def kill_quietly(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+# In memory: a hub and fake members typing commands
+
+
+def run_line(hub: Hub, member: FakeMember, line: str) -> None:
+    """Run C{line}, a slash command, as typed by C{member}."""
+    command = commands.split_command(line)
+    assert command is not None, line
+    commands.run_command(member, hub, *command)
+
+
+def hub_on_clock(**options: object) -> tuple[Hub, Clock]:
+    """A L{Hub} on a L{Clock} of its own, set well past 0; C{options} for the hub."""
+    clock = Clock()
+    clock.advance(1_000_000)
+    return Hub(clock=clock, **options), clock  # type: ignore[arg-type]
+
+
+def connected(hub: Hub, address: str, name: str = "") -> FakeMember:
+    """A member from C{address}, renamed to C{name} if given, its lines cleared."""
+    member = FakeMember(address=address)
+    hub.connect(member)
+    if name:
+        run_line(hub, member, f"/nick {name}")
+        assert member.lines[-1] == f"*** You are now known as {name}"
+    member.received.clear()
+    return member
+
+
+def registered(hub: Hub, name: str, address: str, password: str) -> FakeMember:
+    """A member called C{name} that registered it (so is logged in as it)."""
+    owner = connected(hub, address, name)
+    run_line(hub, owner, f"/register {password}")
+    assert owner.take_lines()[-1].startswith(f"*** {name} is yours now"), name
+    return owner
+
+
+def clear(*members: FakeMember) -> None:
+    """Forget what C{members} were sent so far."""
+    for member in members:
+        member.received.clear()

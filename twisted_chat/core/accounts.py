@@ -104,6 +104,15 @@ class LoginGuard:
                 self._recent(key, now)
         return max(counts)
 
+    def forgive(self, *keys: str | None) -> None:
+        """Take back the last failure counted for each of C{keys}."""
+        for key in keys:
+            times = self._failures.get(key) if key is not None else None
+            if times:
+                times.pop()
+                if not times:
+                    del self._failures[key]  # type: ignore[arg-type]
+
     def _recent(self, key: str | None, now: float) -> deque[float] | None:
         if key is None:
             return None
@@ -149,6 +158,9 @@ class AccountDesk:
         )
         self.failure_delay = FAILURE_DELAY_SECONDS
         self._busy: set[Member] = set()
+        # Members whose failed login waits for its answer: not a check under
+        # way (they do not count against MOST_AT_ONCE), but not free to try.
+        self._answering: set[Member] = set()
         self._dummy_hash: str | None = None
 
     # The commands
@@ -218,12 +230,17 @@ class AccountDesk:
             return
         account = self._hub.moderation.account(name)
         stored = account.password_hash if account is not None else None
+        # Counted as a failure until it proves right, so that checks under
+        # way at once cannot try more than the limit between them.
+        count = self.guard.failed(address, f"account:{key}")
 
         def checked(right: object) -> None:
+            if right is True and account is not None:
+                self.guard.forgive(address, f"account:{key}")
             if member not in self._hub:
                 return
             if right is not True or account is None:
-                self._failed(member, name, key, address)
+                self._failed(member, name, count)
                 return
             self._log_in(member, account)
             if passwords.needs_rehash(account.password_hash):
@@ -248,6 +265,16 @@ class AccountDesk:
 
     def change_password(self, member: Member, old: str, new: str) -> None:
         """A new password for the account C{member} is logged in as."""
+        self.change_password_from(member, [(old, new)])
+
+    def change_password_from(
+        self, member: Member, candidates: list[tuple[str, str]]
+    ) -> None:
+        """
+        L{change_password} with the first of C{candidates} (old, new) whose
+        old password is right: C{/password OLD NEW} with spaces in them is
+        read every way it can be split.
+        """
         if not self._ready(member):
             return
         key = member.account
@@ -255,22 +282,33 @@ class AccountDesk:
         if account is None:
             self._refuse(member, "Log in first: /login NAME PASSWORD.")
             return
-        reason = passwords.check_new_password(new)
+        candidates = [
+            (old, new)
+            for old, new in candidates
+            if passwords.check_new_password(new) is None
+        ] or candidates[:1]
+        reason = passwords.check_new_password(candidates[0][1])
         if reason is not None:
             self._refuse(member, reason)
             return
         stored = account.password_hash
 
         def change() -> str | None:
-            if not passwords.verify_password(old, stored):
-                return None
-            return passwords.hash_password(new)
+            for old, new in candidates:
+                if passwords.verify_password(old, stored):
+                    return passwords.hash_password(new)
+            return None
+
+        address = getattr(member, "address", None)
+        count = self.guard.failed(address, f"account:{account.key}")
 
         def changed(new_hash: object) -> None:
+            if isinstance(new_hash, str):
+                self.guard.forgive(address, f"account:{account.key}")
             if member not in self._hub:
                 return
             if not isinstance(new_hash, str):
-                self._failed(member, account.name, account.key, member.address)
+                self._failed(member, account.name, count)
                 return
             current = self._hub.moderation.accounts.get(account.key)
             if current is None:
@@ -289,7 +327,7 @@ class AccountDesk:
         if not self.enabled:
             self._refuse(member, "Accounts are off on this server.")
             return False
-        if member in self._busy and not busy_ok:
+        if (member in self._busy or member in self._answering) and not busy_ok:
             self._refuse(member, "Wait: your last password is still being checked.")
             return False
         if len(self._busy) >= MOST_AT_ONCE and not busy_ok:
@@ -317,8 +355,7 @@ class AccountDesk:
 
         self._run(work).addCallbacks(finished, broke)
 
-    def _failed(self, member: Member, name: str, key: str, address: str | None) -> None:
-        count = self.guard.failed(address, f"account:{key}")
+    def _failed(self, member: Member, name: str, count: int) -> None:
         log.warn(
             "failed login as {name} from {peer} ({count} in the last minute)",
             name=name,
@@ -328,10 +365,13 @@ class AccountDesk:
         hub = self._hub
 
         def answer() -> None:
+            self._answering.discard(member)
             if member in hub:
                 hub.tell(member, events.Refused("Wrong name or password."))
 
         if self._clock is not None and self.failure_delay:
+            # Busy until answered: one connection tries once a second at most.
+            self._answering.add(member)
             self._clock.callLater(self.failure_delay, answer)
         else:
             answer()
@@ -342,6 +382,19 @@ class AccountDesk:
         if ban is not None:
             self._refuse(member, f"{account.name} is banned from this server.")
             return
+        for other in hub.members:
+            if other is not member and other.account == account.key:
+                # One login per account: the older one is a guest now.
+                other.account = None
+                if hub.moderation.account(other.name) is not None:
+                    hub.rename_to_guest(other)
+                hub.tell(
+                    other,
+                    events.Notice(
+                        f"You logged in as {account.name} elsewhere; "
+                        f"this connection is {other.name}, logged out."
+                    ),
+                )
         holder = hub.find(account.name)
         if holder is not None and holder is not member:
             holder.account = None
@@ -349,7 +402,7 @@ class AccountDesk:
             hub.tell(
                 holder,
                 events.Notice(
-                    f"{account.name} has logged in elsewhere; you are "
+                    f"{account.name} is registered and has logged in; you are "
                     f"{holder.name} now."
                 ),
             )

@@ -137,6 +137,8 @@ def _topic(member: Member, hub: Hub, arguments: str) -> None:
         state = "locked" if room.topic_locked else "unlocked"
         hub.turn.to_room(room, events.Notice(f"{member.name} {state} the topic"))
         return
+    if arguments and hub.muted(member, room):
+        return
     locked = room.topic_locked and not hub.moderation.is_room_operator(
         member.account, room.key
     )
@@ -237,12 +239,23 @@ def _logout(member: Member, hub: Hub, arguments: str) -> None:
     hub.accounts.logout(member)
 
 
+#: The most ways /password OLD NEW is tried, split at each of its spaces.
+MOST_PASSWORD_SPLITS = 8
+
+
 def _password(member: Member, hub: Hub, arguments: str) -> None:
-    old, _, new = arguments.partition(" ")
-    if not old or not new.strip():
+    # Passwords may hold spaces: each split of OLD from NEW is tried (in
+    # the hashing threads), the first whose OLD is right wins.
+    spaces = [i for i, character in enumerate(arguments) if character == " "]
+    candidates = [
+        (arguments[:i], arguments[i + 1 :].strip())
+        for i in spaces[:MOST_PASSWORD_SPLITS]
+        if arguments[:i] and arguments[i + 1 :].strip()
+    ]
+    if not candidates:
         _refuse(member, hub, "Usage: /password OLD NEW")
         return
-    hub.accounts.change_password(member, old, new.strip())
+    hub.accounts.change_password_from(member, candidates)
 
 
 ACCOUNT_COMMANDS: dict[str, Command] = {

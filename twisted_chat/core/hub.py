@@ -214,6 +214,10 @@ class Hub(RoomsOfHub):
         self.turn.to_room(room, events.Acted(member.name, action), exclude=member)
         self.keeper.record(room, "acted", member.name, (action,), self._rooms.values())
 
+    def muted(self, member: Member, room: Room) -> bool:
+        """Whether C{member} is muted in C{room}; if so, it is told."""
+        return self._muted(member, room)
+
     def _muted(self, member: Member, room: Room) -> bool:
         mute = self.restriction_on(member, "mute", room.key)
         if mute is None:
@@ -234,6 +238,16 @@ class Hub(RoomsOfHub):
         @return: that member, or L{None} if there is no such name.
         """
         target = self.find(name)
+        mute = self.moderation.in_force(
+            "mute", ("",), member.account, member.name, member.address
+        )
+        if target is not None and mute is not None:
+            how_long = describe(mute, self.now())
+            self.tell(
+                member,
+                events.Refused(f"Not sent: you are muted on this server{how_long}."),
+            )
+            return target
         if target is not None:
             self.turn.to_member(target, events.Whispered(member.name, message))
             self.turn.to_member(member, events.WhisperSent(target.name, message))

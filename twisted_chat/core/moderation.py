@@ -19,6 +19,7 @@ from twisted_chat.store import Account, Grant, ModerationStore, Restriction
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+_LOOKS_NUMERIC = re.compile(r"[\d.:/]+")
 _DURATION = re.compile(r"(\d{1,6})([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 #: The longest duration accepted; beyond it, say nothing: "until lifted".
@@ -54,6 +55,8 @@ def parse_target(given: str) -> str | None:
     try:
         network = ipaddress.ip_network(given, strict=False)
     except ValueError:
+        if _LOOKS_NUMERIC.fullmatch(given):
+            return None  # a mistyped address (10.0.0.256), not a name
         return f"name:{name_key(given)}" if NAME_RULE.fullmatch(given) else None
     return f"address:{network.compressed}"
 
@@ -245,6 +248,16 @@ class Moderation:
 
     def _expired(self, restriction: Restriction) -> bool:
         return restriction.until is not None and restriction.until <= self._now()
+
+    def network(self, target: str) -> Network:
+        """The network an C{address:} target stands for."""
+        return self._network(target)
+
+    @staticmethod
+    def covers(network: Network, address: str) -> bool:
+        """Whether C{address} is in C{network}."""
+        ip = _ip(address)
+        return ip is not None and ip in network
 
     def _network(self, target: str) -> Network:
         network = self._networks.get(target)

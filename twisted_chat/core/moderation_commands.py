@@ -104,8 +104,11 @@ def op(member: Member, hub: Hub, arguments: str, grant: bool = True) -> None:
         hub.moderation.grant(room.key, key, member.name)
         text = f"{member.name} made {name} an operator of #{room.name}"
     else:
-        if hub.moderation.is_server_operator(key):
-            _refuse(member, hub, "Server operators cannot be moderated.")
+        refusal = (
+            may_act_on(hub, member, key, room.key) if key != member.account else None
+        )
+        if refusal is not None:
+            _refuse(member, hub, refusal)
             return
         if not hub.moderation.revoke(room.key, key):
             _refuse(member, hub, f"{name} is not an operator of #{room.name}.")
@@ -140,7 +143,9 @@ def kick(member: Member, hub: Hub, arguments: str) -> None:
         _refuse(member, hub, refusal)
         return
     why = f" ({reason})" if reason else ""
-    rooms = hub.rooms_of(target) if server else [room] if room else []
+    rooms = [room] if room is not None else []
+    if server:
+        rooms += [r for r in hub.rooms_of(target) if r not in rooms]
     where_text = "from the server" if server else f"from #{room.name}" if room else ""
     _announce(hub, rooms, f"{member.name} kicked {target.name}{why}")
     _audit(member, "kicked", target.name, scope)
@@ -193,8 +198,15 @@ def _restrict(member: Member, hub: Hub, arguments: str, what: str) -> None:
         registered = hub.moderation.account(given)
         account = registered.key if registered is not None else None
     if person is not None and person.account is None and person.address is not None:
-        target = address_target(person.address)
+        by_address = address_target(person.address)
+        # Unless the address is shared with someone who may not be touched
+        # (the operator on the same machine, behind the same NAT): then
+        # the guest's name is all there is to go by.
+        if _covers_someone_protected(hub, member, by_address, scope, room) is None:
+            target = by_address
     refusal = may_act_on(hub, member, account, scope)
+    if refusal is None and target.startswith("address:"):
+        refusal = _covers_someone_protected(hub, member, target, scope, room)
     if refusal is not None:
         _refuse(member, hub, refusal)
         return
@@ -212,12 +224,32 @@ def _restrict(member: Member, hub: Hub, arguments: str, what: str) -> None:
         ]
     _announce(hub, rooms, f"{member.name} {verb} {shown}{how_long}{why}")
     whom = describe_target(target)
-    _audit(member, verb, f"{person.name} ({whom})" if person else whom, scope)
+    if person is not None and target.startswith("address:"):
+        whom = f"{person.name} ({whom})"
+    _audit(member, verb, whom, scope)
     if what == "ban":
         told = "from this server" if server else f"from #{room.name}" if room else ""
         message = f"You are banned {told}{describe(restriction, hub.now())}."
         for victim in _matching(hub, target, account, scope, room):
             remove(hub, victim, server, room, message)
+
+
+def _covers_someone_protected(
+    hub: Hub, actor: Member, target: str, scope: str, room: Room | None
+) -> str | None:
+    """Why an address or network may not be restricted: whom it would cover."""
+    network = hub.moderation.network(target)
+    candidates = hub.members if scope == "" else room.members if room else ()
+    for candidate in candidates:
+        ip = candidate.address
+        if ip is None or not hub.moderation.covers(network, ip):
+            continue
+        if candidate is actor:
+            return f"{describe_target(target)} covers you too."
+        refusal = may_act_on(hub, actor, candidate.account, scope)
+        if refusal is not None:
+            return f"{describe_target(target)} covers {candidate.name}: {refusal}"
+    return None
 
 
 def _matching(
@@ -265,7 +297,10 @@ def _lift(member: Member, hub: Hub, arguments: str, what: str) -> None:
         return
     verb = "unbanned" if what == "ban" else "unmuted"
     _announce(hub, [room] if room else [], f"{member.name} {verb} {arguments}")
-    _audit(member, verb, describe_target(lifted[0]), scope)
+    whom = describe_target(lifted[-1])
+    if person is not None and lifted[-1].startswith("address:"):
+        whom = f"{person.name} ({whom})"
+    _audit(member, verb, whom, scope)
 
 
 def unban(member: Member, hub: Hub, arguments: str) -> None:
@@ -282,7 +317,7 @@ def bans(member: Member, hub: Hub, arguments: str) -> None:
     if where is None:
         return
     scope, room = where
-    place = "this server" if server else f"#{room.name}" if room else ""
+    place = "on this server" if server else f"in #{room.name}" if room else ""
     now = hub.now()
     shown = 0
     for what in ("ban", "mute"):
@@ -296,4 +331,4 @@ def bans(member: Member, hub: Hub, arguments: str) -> None:
             )
             shown += 1
     if not shown:
-        hub.tell(member, events.Notice(f"No bans or mutes in {place}."))
+        hub.tell(member, events.Notice(f"No bans or mutes {place}."))
