@@ -8,9 +8,7 @@ file that cannot be used.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import random
-import re
 import signal
 import sqlite3
 import subprocess
@@ -20,55 +18,30 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ChatDaemon, LineClient, bin_command, run_command, wait_for
+from tests.support import (
+    ChatDaemon,
+    LineClient,
+    assert_nothing_more,
+    bin_command,
+    caught_up,
+    exactly,
+    person,
+    run_command,
+    wait_for,
+)
 from twisted_chat import text
 
 StartDaemon = Callable[..., ChatDaemon]
 
-_probes = itertools.count(1)
 
 #: The opening of every start-up refusal about --history-db.
 REFUSAL = "twistd chat: cannot open history database"
-
-
-def exactly(line_format: text.LineFormat, **fields: object) -> str:
-    """A pattern for exactly this line, for L{LineClient.expect}."""
-    return f"^{re.escape(line_format.format(**fields))}$"
-
-
-def person(daemon: ChatDaemon, name: str) -> LineClient:
-    """A client greeted (up to its room) and renamed to C{name}."""
-    client = daemon.connect()
-    client.nick(name)
-    return client
 
 
 def move(client: LineClient, room: str, count: int) -> None:
     """/join C{room}, and wait to be told it has C{count} people now."""
     client.send(f"/join {room}")
     client.expect(exactly(text.NOW_IN, room=room, count=count))
-
-
-def _probe(client: LineClient) -> str:
-    """Send an unknown command; return the one line that answers it."""
-    word = f"probe-{next(_probes)}"
-    client.send(f"/{word}")
-    return text.UNKNOWN_COMMAND.format(word=word)
-
-
-def caught_up(client: LineClient) -> None:
-    """
-    Consume everything the daemon sent C{client} before it read a probe
-    sent now: the daemon answers each member in order, so what it had
-    already addressed to C{client} comes before the answer.
-    """
-    client.expect(f"^{re.escape(_probe(client))}$")
-
-
-def assert_nothing_more(client: LineClient) -> None:
-    """C{client} was sent nothing since it last read: a probe's answer is next."""
-    answer = _probe(client)
-    assert client.read_lines(1) == [answer]
 
 
 def shown_times(since: float) -> set[str]:
