@@ -9,6 +9,9 @@ import pytest
 
 from tests.support import LOOPBACK_PORT, ChatDaemon
 
+#: The store tests' fixture (each test on both stores), from tests/stores.py.
+pytest_plugins = ["tests.stores"]
+
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[ChatDaemon]:

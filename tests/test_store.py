@@ -7,52 +7,18 @@ it again, so each guarantee also holds across a restart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from twisted.internet.task import Clock
 
-from twisted_chat.store import HistoryEntry, HistoryStore, open_store
+from tests.stores import Reopen, close
+from twisted_chat.store import HistoryEntry, open_store
 from twisted_chat.store.memory import MemoryStore
 from twisted_chat.store.sqlite import SQLiteStore
-
-Reopen = Callable[[HistoryStore | None], HistoryStore]
 
 
 def said(time: float, text: str, name: str = "ann") -> HistoryEntry:
     return HistoryEntry(time, "said", name, text)
-
-
-def close(store: HistoryStore) -> None:
-    """Close C{store} and check that close's Deferred has fired."""
-    closed = store.close()
-    if isinstance(store, SQLiteStore):
-        store.close_and_wait()
-    assert closed.called
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reopen]:
-    """
-    Yields C{reopen}: called with None it opens the store under test;
-    called with a store it gives what a restart would (the same memory
-    store; the file closed and opened again).
-    """
-    opened: list[HistoryStore] = []
-    path = None if request.param == "memory" else str(tmp_path / "history.db")
-
-    def reopen(store: HistoryStore | None) -> HistoryStore:
-        if store is not None and path is None:
-            return store
-        if store is not None:
-            close(store)
-        opened.append(open_store(path, Clock()))
-        return opened[-1]
-
-    yield reopen
-    for store in opened:
-        close(store)
 
 
 def test_load_gives_the_last_entries_oldest_first(stores: Reopen) -> None:

@@ -11,7 +11,6 @@ opens it again, so each guarantee also holds across a restart.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 
+from tests.stores import Reopen, close
 from tests.support import wait_for
 from twisted_chat.store import (
     Account,
@@ -34,7 +34,6 @@ from twisted_chat.store.schema import MIGRATIONS
 from twisted_chat.store.sqlite import SQLiteStore
 
 Store = MemoryStore | SQLiteStore
-Reopen = Callable[[Store | None], Store]
 
 #: A stored hash, as twisted_chat.core.passwords writes them.
 HASH = (
@@ -57,38 +56,6 @@ def grant(room: str, account: str, by: str = "") -> Grant:
 
 def ban(target: str, scope: str = "", until: float | None = None) -> Restriction:
     return Restriction("ban", scope, target, until, "spam", "Ann", 3000.0)
-
-
-def close(store: Store) -> None:
-    """Close C{store}, and wait for the file's writer when it has one."""
-    closed = store.close()
-    if isinstance(store, SQLiteStore):
-        store.close_and_wait()
-    assert closed.called
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reopen]:
-    """
-    Yields C{reopen}: called with None it opens the store under test;
-    called with a store it gives what a restart would (the same memory
-    store; the file closed and opened again).
-    """
-    opened: list[Store] = []
-    path = None if request.param == "memory" else str(tmp_path / "chat.db")
-
-    def reopen(store: Store | None) -> Store:
-        if store is not None and path is None:
-            return store
-        if store is not None:
-            close(store)
-        new: Store = MemoryStore() if path is None else SQLiteStore.open(path, Clock())
-        opened.append(new)
-        return new
-
-    yield reopen
-    for store in opened:
-        close(store)
 
 
 @pytest.fixture
