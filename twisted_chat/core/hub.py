@@ -68,7 +68,7 @@ class Hub(RoomsOfHub):
         self.motd = []
         self._clock = clock
         self.names_in_use = NameRegistry()
-        self._rooms_of: dict[Member, list[Room]] = {}
+        self._rooms_of: dict[Member, tuple[Room, ...]] = {}
         self._in_several: set[Member] = set()
         self._rooms: dict[str, Room] = {}
         self.keeper = HistoryKeeper(self.now, store, history, history_total, clock)
@@ -170,7 +170,7 @@ class Hub(RoomsOfHub):
         """
         self.turn.flush()
         name = self.names_in_use.claim_guest(member, self._registered)
-        self._rooms_of[member] = []
+        self._rooms_of[member] = ()
         self.turn.to_member(
             member, events.Welcome(self.server_name, name, len(self.names_in_use))
         )

@@ -96,7 +96,9 @@ class Session:
         self._outbound: OutboundQueue | None = None
         self._filter: Callable[[bytes], bytes] | None = None
         self._flood: FloodControl | None = None
-        self._batch: list[str] = []
+        # Made when there is something to say: thousands of idle sessions
+        # would otherwise each hold an empty list.
+        self._batch: list[str] | None = None
         self._unreported_refusals = 0
         self._idle_call: IDelayedCall | None = None
         self._idle_timeout = 0.0
@@ -280,6 +282,8 @@ class Session:
             return
         command = split_command(cleaned)
         if command is None:
+            if self._batch is None:
+                self._batch = []
             self._batch.append(unescape_text(cleaned))
             return
         self._flush_batch()
@@ -300,7 +304,10 @@ class Session:
         if not self._flood_control().accept_all(len(lines)):
             return False
         self._services.lines_received += len(lines)
-        self._batch.extend(lines)
+        if self._batch is None:
+            self._batch = lines
+        else:
+            self._batch.extend(lines)
         return True
 
     def end_of_read(self) -> None:
@@ -319,7 +326,7 @@ class Session:
 
     def _flush_batch(self) -> None:
         if self._batch:
-            batch, self._batch = self._batch, []
+            batch, self._batch = self._batch, None
             self._services.hub.say(self, batch)
 
     def _refuse_not_utf8(self) -> None:
