@@ -125,6 +125,34 @@ def test_echo_erases_a_wide_character_in_two_cells_and_skips_arrow_keys() -> Non
     assert telnet.take_sent() == "中".encode() + b"\b\b  \b\b"
 
 
+def test_a_password_typed_in_character_mode_is_echoed_as_stars() -> None:
+    """
+    /login NAME PASSWORD, /register and /password: what follows the name
+    (or the command) is echoed one star a character, erased as stars, and
+    redrawn masked under a line from the room; the password still arrives.
+    """
+    telnet = Telnet()
+    telnet.feed(bytes([IAC, DO, ECHO]))
+    telnet.take_sent()
+    for key in "/login alice pässwd\x7f".encode():
+        telnet.feed(bytes([key]))
+    assert telnet.take_sent() == b"/login alice " + b"*" * 6 + b"\b \b"
+    assert telnet.side.around_typed(b"<bob> hi\r\n") == (
+        b"\r\x1b[K<bob> hi\r\n/login alice *****"
+    )
+    telnet.feed(b"\r\0")
+    assert bytes(telnet.data) == "/login alice pässwd\x7f\n".encode()
+    telnet.take_sent()
+    for key in b"/REGISTER s3cret":
+        telnet.feed(bytes([key]))
+    assert telnet.take_sent() == b"/REGISTER " + b"*" * 6
+    telnet.feed(b"\r\0")
+    telnet.take_sent()
+    for key in b"/loginx a b":
+        telnet.feed(bytes([key]))
+    assert telnet.take_sent() == b"/loginx a b"  # not a password command
+
+
 def test_echo_ends_when_the_client_goes_back_to_line_mode() -> None:
     telnet = Telnet()
     telnet.feed(bytes([IAC, DO, ECHO]))

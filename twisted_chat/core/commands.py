@@ -136,6 +136,7 @@ def _topic(member: Member, hub: Hub, arguments: str) -> None:
         room.topic_locked = arguments == "--lock"
         state = "locked" if room.topic_locked else "unlocked"
         hub.turn.to_room(room, events.Notice(f"{member.name} {state} the topic"))
+        moderation_commands.audit(member, state, "the topic", room.key)
         return
     if arguments and hub.muted(member, room):
         return

@@ -30,7 +30,7 @@ def _refuse(member: Member, hub: Hub, reason: str) -> None:
     hub.tell(member, events.Refused(reason))
 
 
-def _audit(actor: Member, action: str, whom: str, scope: str) -> None:
+def audit(actor: Member, action: str, whom: str, scope: str) -> None:
     log.info(
         "audit: {actor} {action} {whom} in {scope}",
         actor=actor.name,
@@ -115,7 +115,7 @@ def op(member: Member, hub: Hub, arguments: str, grant: bool = True) -> None:
             return
         text = f"{member.name} took operator from {name} in #{room.name}"
     _announce(hub, [room], text)
-    _audit(member, verb, name, room.key)
+    audit(member, verb, name, room.key)
 
 
 def deop(member: Member, hub: Hub, arguments: str) -> None:
@@ -148,7 +148,7 @@ def kick(member: Member, hub: Hub, arguments: str) -> None:
         rooms += [r for r in hub.rooms_of(target) if r not in rooms]
     where_text = "from the server" if server else f"from #{room.name}" if room else ""
     _announce(hub, rooms, f"{member.name} kicked {target.name}{why}")
-    _audit(member, "kicked", target.name, scope)
+    audit(member, "kicked", target.name, scope)
     remove(
         hub,
         target,
@@ -226,7 +226,7 @@ def _restrict(member: Member, hub: Hub, arguments: str, what: str) -> None:
     whom = describe_target(target)
     if person is not None and target.startswith("address:"):
         whom = f"{person.name} ({whom})"
-    _audit(member, verb, whom, scope)
+    audit(member, verb, whom, scope)
     if what == "ban":
         told = "from this server" if server else f"from #{room.name}" if room else ""
         message = f"You are banned {told}{describe(restriction, hub.now())}."
@@ -300,7 +300,7 @@ def _lift(member: Member, hub: Hub, arguments: str, what: str) -> None:
     whom = describe_target(lifted[-1])
     if person is not None and lifted[-1].startswith("address:"):
         whom = f"{person.name} ({whom})"
-    _audit(member, verb, whom, scope)
+    audit(member, verb, whom, scope)
 
 
 def unban(member: Member, hub: Hub, arguments: str) -> None:

@@ -346,7 +346,7 @@ class TelnetServerSide(telnet.Telnet):
         """
         if not self._echoed:
             return output
-        return b"\r\x1b[K" + output + bytes(self._echoed)
+        return b"\r\x1b[K" + output + masked(bytes(self._echoed))
 
     def _echo(self, data: bytes) -> None:
         shown = bytearray()
@@ -359,15 +359,41 @@ class TelnetServerSide(telnet.Telnet):
                 shown += b"\r\n"
                 self._echoed.clear()
             elif byte in _EDIT_BYTES:
+                before = masked(bytes(self._echoed))
                 kept = apply_edits(bytes(self._echoed) + bytes([byte]))
-                width = _width(bytes(self._echoed[len(kept) :]))
+                width = _width(before[len(masked(kept)) :])
                 shown += b"\b" * width + b" " * width + b"\b" * width
                 del self._echoed[len(kept) :]
             elif byte >= 0x20:
-                shown.append(byte)
+                before = masked(bytes(self._echoed))
                 self._echoed.append(byte)
+                shown += masked(bytes(self._echoed))[len(before) :]
         if shown:
             self._write(bytes(shown))
+
+
+#: Commands whose password is echoed as stars, and how many words before it.
+_SECRET_AFTER = {b"/register": 1, b"/login": 2, b"/password": 1}
+
+
+def masked(typed: bytes) -> bytes:
+    """
+    C{typed} as echoed: the password of /register, /login and /password
+    (and all after it) as one star a character, so it never shows on the
+    screen, nor on one looking over a shoulder.
+    """
+    word = typed.split(b" ", 1)[0].lower()
+    words = _SECRET_AFTER.get(word)
+    if words is None:
+        return typed
+    start = 0
+    for _ in range(words):
+        space = typed.find(b" ", start)
+        if space < 0:
+            return typed
+        start = space + 1
+    secret = typed[start:].decode("utf-8", "replace")
+    return typed[:start] + b"*" * len(secret)
 
 
 def _escape_step(state: int, byte: int) -> int:
