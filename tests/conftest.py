@@ -9,8 +9,9 @@ import pytest
 
 from tests.support import LOOPBACK_PORT, ChatDaemon
 
-#: The store tests' fixture (each test on both stores), from tests/stores.py.
-pytest_plugins = ["tests.stores"]
+#: The store tests' fixture (each test on both stores), from tests/stores.py;
+#: the real redis-server of the backplane tests, from tests/redis_server.py.
+pytest_plugins = ["tests.stores", "tests.redis_server"]
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ ALLOWED = {
     "store": {"store"},
     "session": {"session", "core", "text", "names", "syntax"},
     "frontends": {"frontends", "session", "core", "text", "names", "syntax"},
+    "backplane": {"backplane"},
 }
 
 
