@@ -298,11 +298,13 @@ def test_two_rooms_on_the_real_daemon_each_hear_their_own(tmp_path: Path) -> Non
 def test_rooms_for_a_set_time_and_uneven_rooms_on_the_real_daemon() -> None:
     """
     -n 7 -s 3 --rooms 2, for half a second: #bench-0 has clients 0, 2, 4, 6
-    and senders 0 and 2, #bench-1 clients 1, 3, 5 and sender 1.
+    and senders 0 and 2, #bench-1 clients 1, 3, 5 and sender 1. Paced, so
+    that the time, not the --memory budget, ends the sending however fast
+    the machine is.
     """
     report, _ = benchmark(
         *("-n", "7", "-s", "3", "--rooms", "2", "--duration", "0.5"),
-        *("--memory", "64"),
+        *("--rate", "200", "--memory", "64"),
     )
     assert report["stopped_by"] == "duration"
     first, second = report["rooms"]
