@@ -106,7 +106,7 @@ def test_register_refuses_a_password_under_eight_characters() -> None:
     hub, _ = hub_on_clock()
     owner = connected(hub, "10.0.0.1", "alice")
     run_line(hub, owner, "/register 7chars!")
-    assert owner.take_lines() == ["! a password needs at least 8 characters"]
+    assert owner.take_lines() == ["! A password needs at least 8 characters."]
     assert hub.moderation.accounts == {}
     run_line(hub, owner, "/register 8chars!!")
     assert owner.take_lines() == [REGISTERED]
@@ -392,7 +392,7 @@ def test_password_change_needs_the_old_one_and_the_new_one_works_next() -> None:
         "failed login as alice from 10.0.0.1 (1 in the last minute)"
     ]
     run_line(hub, owner, f"/password {PASSWORD} short")
-    assert owner.take_lines() == ["! a password needs at least 8 characters"]
+    assert owner.take_lines() == ["! A password needs at least 8 characters."]
     run_line(hub, owner, f"/password {PASSWORD} a new password")
     assert owner.take_lines() == ["*** Password changed."]
     hub.disconnect(owner)

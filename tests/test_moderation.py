@@ -646,9 +646,9 @@ def test_every_action_is_audited_with_who_what_whom_and_where_only() -> None:
         (
             s.root,
             "/ban --server fd00::/8",
-            ("root", "banned", "fd00::/8", "all of the server"),
+            ("root", "banned", "fd00::/8", "server-wide"),
         ),
-        (s.root, "/mute --server bob", ("root", "muted", "bob", "all of the server")),
+        (s.root, "/mute --server bob", ("root", "muted", "bob", "server-wide")),
     ]
     expected = []
     with capturedLogs() as events:

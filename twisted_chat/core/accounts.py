@@ -182,7 +182,7 @@ class AccountDesk:
             return
         reason = passwords.check_new_password(password)
         if reason is not None:
-            self._refuse(member, reason)
+            self._refuse(member, _sentence(reason))
             return
         address = getattr(member, "address", None)
         wait = self.registrations.wait(address)
@@ -289,7 +289,7 @@ class AccountDesk:
         ] or candidates[:1]
         reason = passwords.check_new_password(candidates[0][1])
         if reason is not None:
-            self._refuse(member, reason)
+            self._refuse(member, _sentence(reason))
             return
         stored = account.password_hash
 
@@ -437,6 +437,11 @@ class AccountDesk:
 
     def _refuse(self, member: Member, reason: str) -> None:
         self._hub.tell(member, events.Refused(reason))
+
+
+def _sentence(reason: str) -> str:
+    """C{"a password needs ..."} as the server's other lines read: a sentence."""
+    return reason[:1].upper() + reason[1:].rstrip(".") + "."
 
 
 def _peer(member: Member) -> str:

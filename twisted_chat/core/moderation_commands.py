@@ -36,7 +36,7 @@ def audit(actor: Member, action: str, whom: str, scope: str) -> None:
         actor=actor.name,
         action=action,
         whom=whom,
-        scope=f"#{scope}" if scope else "all of the server",
+        scope=f"#{scope}" if scope else "server-wide",
         audit=True,
     )
 
@@ -183,6 +183,9 @@ def _restrict(member: Member, hub: Hub, arguments: str, what: str) -> None:
         usage = "Usage: /mute [--server] NAME [DURATION] [REASON]"
     target = parse_target(given) if given else None
     where = _scope_of(member, hub, server)
+    if given and target is None:
+        _refuse(member, hub, f"Not a name, an address or a network: {given}")
+        return
     if target is None or where is None:
         _refuse(member, hub, usage)
         return

@@ -130,7 +130,11 @@ def _switch(option: str) -> Callable[[str], bool]:
 
 def _names(value: str) -> list[str]:
     names = [part.strip() for part in value.split(",") if part.strip()]
-    bad = [name for name in names if not NAME_RULE.fullmatch(name)]
+    bad = [
+        name
+        for name in names
+        if not NAME_RULE.fullmatch(name) or re.fullmatch(r"guest\d+", name, re.I)
+    ]
     if bad:
         raise ValueError(
             f"--operators takes names ({NAME_HELP}), separated by commas, "
@@ -384,5 +388,5 @@ def read_motd(path: str | None) -> list[str]:
     try:
         raw = Path(path).read_bytes()
     except OSError as error:
-        raise ConfigError(f"{path}: {error.strerror or error}") from None
+        raise ConfigError(f"--motd {path}: {error.strerror or error}") from None
     return [clean_text(line) for line in raw.splitlines()]

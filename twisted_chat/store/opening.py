@@ -14,6 +14,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from twisted.logger import Logger
+
 from twisted_chat.store import StoreError
 from twisted_chat.store.schema import Migration, check_migrations
 
@@ -22,6 +24,8 @@ WRITER_BUSY_SECONDS = 5.0
 #: How long a read may wait on a lock: it runs on the reactor thread, and in
 #: WAL mode only another process's checkpoint or recovery can hold it up.
 READER_BUSY_SECONDS = 0.2
+
+log = Logger()
 
 
 def open_connections(
@@ -69,7 +73,15 @@ def _create(path: str) -> None:
             path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
         )
     except FileExistsError:
-        return  # a file that is there keeps the mode its owner gave it
+        # A file that is there keeps the mode its owner gave it, but the
+        # admin hears when that lets others read the password hashes.
+        if os.stat(path).st_mode & 0o077:
+            log.warn(
+                "{path} can be read by other users, and it holds password "
+                "hashes: chmod 600 it",
+                path=path,
+            )
+        return
     except PermissionError:
         raise StoreError(
             refusal(path, "permission denied (is the directory writable?)")
@@ -122,7 +134,12 @@ def _prepare(
         # at the first line said. It costs about a millisecond a megabyte.
         problems = [row[0] for row in connection.execute("PRAGMA quick_check(1)")]
         if problems != ["ok"]:
-            raise StoreError(refusal(path, f"the file is corrupt ({problems[0]})"))
+            # SQLite's report can span lines and frame itself in "***":
+            # one line of it, unframed, is what an admin needs.
+            detail = " ".join(
+                problems[0].replace("*** in database main ***", "").split()
+            )
+            raise StoreError(refusal(path, f"the file is corrupt ({detail})"))
         (version,) = connection.execute("PRAGMA user_version").fetchone()
         latest = len(migrations)
         if version > latest:
