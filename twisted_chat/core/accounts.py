@@ -184,7 +184,7 @@ class AccountDesk:
         if reason is not None:
             self._refuse(member, _sentence(reason))
             return
-        address = getattr(member, "address", None)
+        address = member.address
         wait = self.registrations.wait(address)
         if wait:
             self._refuse(
@@ -221,7 +221,7 @@ class AccountDesk:
         if not self._ready(member):
             return
         key = name_key(name)
-        address = getattr(member, "address", None)
+        address = member.address
         wait = self.guard.wait(address, f"account:{key}")
         if wait:
             self._refuse(
@@ -299,7 +299,7 @@ class AccountDesk:
                     return passwords.hash_password(new)
             return None
 
-        address = getattr(member, "address", None)
+        address = member.address
         count = self.guard.failed(address, f"account:{account.key}")
 
         def changed(new_hash: object) -> None:
@@ -445,4 +445,4 @@ def _sentence(reason: str) -> str:
 
 
 def _peer(member: Member) -> str:
-    return str(getattr(member, "peer", None) or getattr(member, "address", "?"))
+    return str(getattr(member, "peer", None) or member.address or "?")

@@ -198,7 +198,7 @@ class Hub(RoomsOfHub):
     def say(self, member: Member, lines: Sequence[str]) -> None:
         """Relay C{lines} from C{member} to everyone else in its room."""
         room = self.room_of(member)
-        if room is None or not lines or self._muted(member, room):
+        if room is None or not lines or self.muted(member, room):
             return
         texts = tuple(lines)
         self.lines_relayed += len(texts)
@@ -209,16 +209,13 @@ class Hub(RoomsOfHub):
     def act(self, member: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else in its room."""
         room = self.room_of(member)
-        if room is None or self._muted(member, room):
+        if room is None or self.muted(member, room):
             return
         self.turn.to_room(room, events.Acted(member.name, action), exclude=member)
         self.keeper.record(room, "acted", member.name, (action,), self._rooms.values())
 
     def muted(self, member: Member, room: Room) -> bool:
         """Whether C{member} is muted in C{room}; if so, it is told."""
-        return self._muted(member, room)
-
-    def _muted(self, member: Member, room: Room) -> bool:
         mute = self.restriction_on(member, "mute", room.key)
         if mute is None:
             return False
