@@ -20,7 +20,8 @@ ALLOWED = {
     "store": {"store"},
     "session": {"session", "core", "text", "names", "syntax"},
     "frontends": {"frontends", "session", "core", "text", "names", "syntax"},
-    "backplane": {"backplane"},
+    # Above the core: it links hubs, and knows no session nor front end.
+    "backplane": {"backplane", "core", "text", "names", "store"},
 }
 
 

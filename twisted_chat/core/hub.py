@@ -21,7 +21,9 @@ from twisted_chat.core import events
 from twisted_chat.core.accounts import AccountDesk, RunBlocking, run_here
 from twisted_chat.core.history import HistoryBudget
 from twisted_chat.core.keeper import HistoryKeeper
+from twisted_chat.core.linked import LinkedHub
 from twisted_chat.core.moderation import Moderation, describe
+from twisted_chat.core.peers import Peers, is_remote
 from twisted_chat.core.registry import NameRegistry
 from twisted_chat.core.room import ROOM_HELP, Member, Room, room_name
 from twisted_chat.core.rooms import RoomsOfHub
@@ -33,7 +35,7 @@ log = Logger()
 DEFAULT_ROOM = "lobby"
 
 
-class Hub(RoomsOfHub):
+class Hub(RoomsOfHub, LinkedHub):
     """
     Rooms, names, and the one delivery path between members.
 
@@ -67,6 +69,8 @@ class Hub(RoomsOfHub):
         self.announce_limit = announce_limit
         self.motd = []
         self._clock = clock
+        #: The other daemons this one is linked with (None: not linked).
+        self.peers: Peers | None = None
         self.names_in_use = NameRegistry()
         self._rooms_of: dict[Member, tuple[Room, ...]] = {}
         self._in_several: set[Member] = set()
@@ -171,6 +175,9 @@ class Hub(RoomsOfHub):
         self.turn.flush()
         name = self.names_in_use.claim_guest(member, self._registered)
         self._rooms_of[member] = ()
+        if self.peers is not None:
+            self.peers.arrived(member)
+            self._claim_guest_name(member)
         self.turn.to_member(
             member, events.Welcome(self.server_name, name, len(self.names_in_use))
         )
@@ -188,6 +195,8 @@ class Hub(RoomsOfHub):
             self._exit(member, room)
         self._in_several.discard(member)
         self.names_in_use.release(member)
+        if self.peers is not None and not is_remote(member):
+            self.peers.left(member)
 
     def backlog(self, room: Room, most: int | None = None) -> events.Event:
         """What C{room} keeps of what was said (its last C{most} lines)."""
@@ -204,6 +213,11 @@ class Hub(RoomsOfHub):
         self.lines_relayed += len(texts)
         self.deliveries += len(texts) * (len(room) - 1)
         self.turn.to_room(room, events.Said(member.name, texts), exclude=member)
+        peers = self.peers
+        if peers is not None:
+            peers.said(member, room, texts)
+            if peers.orders_history:
+                return
         self.keeper.record(room, "said", member.name, texts, self._rooms.values())
 
     def act(self, member: Member, action: str) -> None:
@@ -212,6 +226,11 @@ class Hub(RoomsOfHub):
         if room is None or self.muted(member, room):
             return
         self.turn.to_room(room, events.Acted(member.name, action), exclude=member)
+        peers = self.peers
+        if peers is not None:
+            peers.acted(member, room, action)
+            if peers.orders_history:
+                return
         self.keeper.record(room, "acted", member.name, (action,), self._rooms.values())
 
     def muted(self, member: Member, room: Room) -> bool:
@@ -246,7 +265,10 @@ class Hub(RoomsOfHub):
             )
             return target
         if target is not None:
-            self.turn.to_member(target, events.Whispered(member.name, message))
+            if self.peers is not None and is_remote(target):
+                self.peers.whisper(member, target, message)  # type: ignore[arg-type]
+            else:
+                self.turn.to_member(target, events.Whispered(member.name, message))
             self.turn.to_member(member, events.WhisperSent(target.name, message))
         return target
 
@@ -264,14 +286,52 @@ class Hub(RoomsOfHub):
             return f"{account.name} is registered: /login {account.name} PASSWORD"
         if self.moderation.in_force("ban", ("",), None, new_name, None) is not None:
             return f"The name {new_name} is banned from this server."
-        self.take_name(member, new_name)
+        if self.peers is None:
+            self.take_name(member, new_name)
+            return None
+
+        def claimed(won: bool) -> None:
+            # Asked again: while the claim was out, things may have changed.
+            if member not in self._rooms_of:
+                return
+            refusal = self.names_in_use.refusal(member, new_name) if won else None
+            if not won:
+                refusal = f"The name {new_name} is taken."
+            if refusal is None:
+                self.take_name(member, new_name)
+            else:
+                self.tell(member, events.Refused(refusal))
+
+        self.peers.claim(member, new_name, claimed)
         return None
 
     def rename_to_guest(self, member: Member) -> None:
         """Give C{member} a fresh guest name, announced like a rename."""
         old_name = member.name
+        if self.peers is not None and is_remote(member):
+            # Only its own daemon can rename it; it tells everyone.
+            self.peers.rename_to_guest(
+                member,  # type: ignore[arg-type]
+                f"{old_name} is registered and has logged in; you are a guest now.",
+            )
+            return
         self.names_in_use.claim_guest(member, self._registered)
         self._announce_rename(member, old_name)
+        if self.peers is not None:
+            self.peers.renamed(member, old_name)
+            self._claim_guest_name(member)
+
+    def _claim_guest_name(self, member: Member) -> None:
+        # Guest numbers are counted by each daemon: one another daemon gave
+        # out already is given up for the next free one.
+        assert self.peers is not None
+        name = member.name
+
+        def claimed(won: bool) -> None:
+            if not won and member in self._rooms_of and member.name == name:
+                self.rename_to_guest(member)
+
+        self.peers.claim(member, name, claimed)
 
     def _registered(self, name: str) -> bool:
         return self.accounts.enabled and self.moderation.account(name) is not None
@@ -282,6 +342,8 @@ class Hub(RoomsOfHub):
         # No flush: what waits carries the names it was said with.
         self.names_in_use.take(member, new_name)
         self._announce_rename(member, old_name)
+        if self.peers is not None and not is_remote(member):
+            self.peers.renamed(member, old_name)
 
     def _announce_rename(self, member: Member, old_name: str) -> None:
         new_name = member.name

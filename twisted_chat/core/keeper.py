@@ -13,7 +13,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted_chat.core import events
 from twisted_chat.core.history import HistoryBudget, RoomHistory
 from twisted_chat.core.room import Room
-from twisted_chat.store import HistoryBatch, HistoryStore
+from twisted_chat.store import HistoryBatch, HistoryEntry, HistoryStore
 
 #: At most this long after a line is said, it is handed to the store.
 SAVE_SECONDS = 0.1
@@ -134,6 +134,23 @@ class HistoryKeeper:
             assert self.store is not None
             unsaved, self._unsaved = self._unsaved, []
             self.store.append_batches(unsaved)
+
+    def reload(
+        self, room: Room, entries: Iterable[HistoryEntry], rooms: Iterable[Room]
+    ) -> None:
+        """
+        C{room}'s history is C{entries} now, whatever it held (linked
+        daemons: the shared history, in the order every daemon has it).
+        """
+        history = room.history
+        self.budget.forget(history.trim(0))
+        self._gone.pop(room.key, None)
+        room.history_loaded = True
+        cutoff = self._cutoff()
+        for entry in entries:
+            if entry.time >= cutoff:
+                history.add(entry.time, entry.kind, entry.name, (entry.text,))
+        self.budget.spend(history.lines, 0, (r.history for r in rooms))
 
     def forget(self, room: Room) -> None:
         """C{room} is gone: its lines no longer count against the total."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 
 from twisted_chat.names import NAME_RULE, name_key
 from twisted_chat.store import Account, Grant, ModerationStore, Restriction
+from twisted_chat.store import Moderation as KeptModeration
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -113,12 +114,41 @@ class Moderation:
         self._counts: Counter[str] = Counter()
         self._networks: dict[str, Network] = {}
         if store is not None:
-            kept = store.moderation()
-            self.accounts = {account.key: account for account in kept.accounts}
-            for grant in kept.grants:
-                self._grants.setdefault(grant.room, {})[grant.account] = grant
-            for restriction in kept.restrictions:
-                self._put(restriction)
+            self.replace(store.moderation())
+
+    def replace(self, kept: KeptModeration) -> None:
+        """Forget everything, for what C{kept} holds (not handed to the store)."""
+        self.accounts = {account.key: account for account in kept.accounts}
+        self._grants = {}
+        for grant in kept.grants:
+            self._grants.setdefault(grant.room, {})[grant.account] = grant
+        self._restrictions = {}
+        self._counts = Counter()
+        for restriction in kept.restrictions:
+            self._put(restriction)
+
+    def apply(self, change: str, record: Account | Grant | Restriction) -> None:
+        """
+        A change made elsewhere (another daemon), kept in memory only: its
+        store has it. C{change} is the record's kind ("account", "grant",
+        "restriction"), with "-" in front for a deletion.
+        """
+        if isinstance(record, Account):
+            if change.startswith("-"):
+                self.accounts.pop(record.key, None)
+                for grants in self._grants.values():
+                    grants.pop(record.key, None)
+            else:
+                self.accounts[record.key] = record
+        elif isinstance(record, Grant):
+            if change.startswith("-"):
+                self._grants.get(record.room, {}).pop(record.account, None)
+            else:
+                self._grants.setdefault(record.room, {})[record.account] = record
+        elif change.startswith("-"):
+            self._drop(_key_of(record))
+        else:
+            self._put(record)
 
     # Accounts
 

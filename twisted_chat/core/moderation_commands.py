@@ -19,6 +19,7 @@ from twisted_chat.core.moderation import (
     parse_duration,
     parse_target,
 )
+from twisted_chat.core.peers import RemoteMember
 from twisted_chat.core.room import Member, Room
 
 log = Logger()
@@ -165,6 +166,10 @@ def remove(
     Take C{target} out: off the server, or out of C{room} into the default
     room (off the server if C{room} is the default room).
     """
+    if hub.peers is not None and isinstance(target, RemoteMember):
+        # Its own daemon takes it out, and tells every daemon it went.
+        hub.peers.remove(target, server, room, told)
+        return
     hub.tell(target, events.Refused(told))
     if server or room is None or room is hub.default_room:
         hub.turn.flush()

@@ -24,6 +24,9 @@ class NameRegistry:
     def __init__(self) -> None:
         self._by_key: dict[str, Member] = {}
         self._guest_numbers = count(1)
+        #: Where guest numbers come from: counted here, unless linked
+        #: daemons share a counter (their guests must not collide).
+        self.next_guest_number: Callable[[], int] = lambda: next(self._guest_numbers)
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -42,7 +45,7 @@ class NameRegistry:
     ) -> str:
         """Give C{member} a fresh guest name (C{guest1}, C{guest2}, ...)."""
         while True:
-            name = f"guest{next(self._guest_numbers)}"
+            name = f"guest{self.next_guest_number()}"
             if name_key(name) not in self._by_key and not unavailable(name):
                 self.take(member, name)
                 return name
@@ -67,6 +70,19 @@ class NameRegistry:
         self.release(member)
         member.name = name
         self._by_key[name_key(name)] = member
+
+    def take_if_free(self, member: Member, name: str) -> bool:
+        """
+        C{member} is called C{name}, held under it unless someone else
+        holds it already (a remote member whose claim lost a race while the
+        daemons were apart: its own daemon renames it soon).
+        """
+        member.name = name
+        holder = self._by_key.get(name_key(name))
+        if holder is not None and holder is not member:
+            return False
+        self._by_key[name_key(name)] = member
+        return True
 
     def release(self, member: Member) -> None:
         """C{member}'s name is free again."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from twisted_chat.core import events
 from twisted_chat.core.keeper import HistoryKeeper
 from twisted_chat.core.moderation import Moderation, describe
+from twisted_chat.core.peers import Peers, is_remote
 from twisted_chat.core.room import ROOM_HELP, Member, Room, room_key, room_name
 from twisted_chat.core.turn import Turn
 from twisted_chat.store import HistoryStore, Restriction
@@ -35,6 +36,7 @@ class RoomsOfHub:
     turn: Turn
     keeper: HistoryKeeper
     moderation: Moderation
+    peers: Peers | None
     _rooms: dict[str, Room]
     # A tuple, not a list: one per member, and a tuple of one room costs
     # half what a list does (10,000 idle members, 0.7 MB).
@@ -171,6 +173,8 @@ class RoomsOfHub:
         if len(rooms) < 2:
             self._in_several.discard(member)
         self._exit(member, room)
+        if self.peers is not None and not is_remote(member):
+            self.peers.exited(member, room)
 
     def _enter(self, member: Member, room: Room) -> None:
         quiet_before = self.is_quiet(room)
@@ -178,6 +182,8 @@ class RoomsOfHub:
         rooms = self._rooms_of[member] = (*self._rooms_of[member], room)
         if len(rooms) > 1:
             self._in_several.add(member)
+        if self.peers is not None and not is_remote(member):
+            self.peers.entered(member, room)
         if not (quiet_before or self.is_quiet(room)):
             self.turn.to_room(room, events.Joined(member.name), exclude=member)
         self.turn.to_member(member, events.NowIn(room.name, len(room)))
@@ -208,6 +214,8 @@ class RoomsOfHub:
         room.topic = topic
         room.topic_by = member.name
         self.turn.to_room(room, events.TopicSet(member.name, room.topic))
+        if self.peers is not None:
+            self.peers.topic_set(member, room)
         if self.store is not None:
             self.store.save_topic(room.key, room.name, room.topic or None)
         if room.empty:

@@ -78,6 +78,17 @@ class MemoryStore:
         else:
             self._topics.pop(room_key, None)
 
+    def replace_history(self, room_key: str, entries: Sequence[HistoryEntry]) -> None:
+        """The room's history is C{entries} now (a copy shared elsewhere)."""
+        if entries:
+            self._history[room_key] = deque(entries, maxlen=self._per_room)
+        else:
+            self._history.pop(room_key, None)
+
+    def replace_topics(self, topics: dict[str, tuple[str, str]]) -> None:
+        """Every topic is one of C{topics} now: room key -> (room name, topic)."""
+        self._topics = dict(topics)
+
     def topics(self) -> dict[str, str]:
         return dict(self._topics.values())
 
