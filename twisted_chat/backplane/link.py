@@ -78,7 +78,9 @@ class _Line:
         on_pause = None if self.subscriber else link._pause
         parser = ReplyParser(link.max_reply_bytes, link.max_depth)
         proto = RespConnection(str(link.address), parser, on_message, on_pause)
-        self._connecting = link._endpoint().connect(Factory.forProtocol(lambda: proto))
+        factory = Factory.forProtocol(lambda: proto)
+        factory.noisy = False  # a line per connection attempt in the log
+        self._connecting = link._endpoint().connect(factory)
         self._connecting.addCallbacks(self._connected, self._refused)
 
     def _refused(self, failure: Failure) -> None:
@@ -346,6 +348,17 @@ class RedisLink:
     def command(self, *args: Arg) -> Deferred[Reply]:
         """Send a command now, or fail with L{LinkDown} if the link is down."""
         ready = self._commands.ready
+        if not self._up or ready is None:
+            return fail(LinkDown(f"the link to {self.address} is down"))
+        return ready.command(*args)
+
+    def read_command(self, *args: Arg) -> Deferred[Reply]:
+        """
+        Send a command on the second connection (one that may block, such
+        as XREAD BLOCK, without holding up the others), or fail with
+        L{LinkDown} if the link is down.
+        """
+        ready = self._subscriber.ready
         if not self._up or ready is None:
             return fail(LinkDown(f"the link to {self.address} is down"))
         return ready.command(*args)

@@ -21,6 +21,7 @@ from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 
+from twisted_chat.backplane.address import RedisURLError, parse_redis_url
 from twisted_chat.core.hub import DEFAULT_ROOM
 from twisted_chat.core.limits import Limits
 from twisted_chat.core.room import ROOM_HELP, room_name
@@ -37,7 +38,7 @@ class ConfigError(Exception):
 LISTEN_BACKLOG = 1024
 DEFAULT_PORT = f"tcp:5000:backlog={LISTEN_BACKLOG}"
 #: Settings a running daemon cannot change: it listens once, at start-up.
-RESTART_ONLY = ("port", "metrics", "history-db")
+RESTART_ONLY = ("port", "metrics", "history-db", "redis", "node-name", "claim-expiry")
 
 
 def endpoint_description(value: str) -> str:
@@ -76,6 +77,25 @@ def check_endpoint(value: str, option: str = "port") -> str:
 
 def _metrics_endpoint(value: str) -> str:
     return check_endpoint(value, "metrics")
+
+
+def _redis_url(value: str) -> str:
+    try:
+        parse_redis_url(value)
+    except RedisURLError as error:
+        raise ValueError(f"--redis: {error}") from None
+    return value
+
+
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _node_name(value: str) -> str:
+    if not _NODE_NAME.fullmatch(value):
+        raise ValueError(
+            f"--node-name takes 1 to 64 letters, digits, '.', '_' or '-', not {value!r}"
+        )
+    return value
 
 
 def number(option: str, kind: type[int] | type[float], minimum: float = 0) -> Any:
@@ -273,6 +293,27 @@ PARAMETERS = (
         0.0,
         "Days after which lines are dropped from --history-db (0: never).",
         number("history-max-age", float),
+    ),
+    Parameter(
+        "redis",
+        None,
+        "Link with every daemon using this Redis: redis://[:PASSWORD@]HOST"
+        "[:PORT][/DB] (rediss:// for TLS). History, accounts and bans are "
+        "then kept in Redis, not in --history-db.",
+        _redis_url,
+    ),
+    Parameter(
+        "node-name",
+        socket.gethostname(),
+        "This daemon's name among linked daemons (each needs its own).",
+        _node_name,
+    ),
+    Parameter(
+        "claim-expiry",
+        15.0,
+        "Seconds after which a linked daemon that stopped answering counts "
+        "as gone, its people shown as gone and their names freed.",
+        number("claim-expiry", float, 1),
     ),
     Parameter(
         "metrics",

@@ -25,6 +25,7 @@ from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from twisted_chat.backplane.bridge import LinkedChat
 from twisted_chat.session.services import Services
 
 #: Metrics connections open at once; a scraper needs one, a storm gets no more.
@@ -83,12 +84,68 @@ class ChatCollector(Collector):
             "Lines of history kept in memory, all rooms together.",
             value=room.history_budget.lines,
         )
+        if isinstance(room.peers, LinkedChat):
+            yield from _link_metrics(room.peers)
         if room.store is not None:
             yield CounterMetricFamily(
                 "chat_history_write_failures",
                 "Writes to the history database that were lost.",
                 value=room.store.failures,
             )
+
+
+def _link_metrics(
+    chat: LinkedChat,
+) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """The link with other daemons (--redis)."""
+    arrivals = chat.arrivals
+    yield GaugeMetricFamily(
+        "chat_link_up", "1 while linked with the other daemons.", value=int(chat.up)
+    )
+    yield GaugeMetricFamily(
+        "chat_link_daemons", "Other daemons heard lately.", value=len(arrivals.daemons)
+    )
+    yield GaugeMetricFamily(
+        "chat_link_queue_messages",
+        "Messages waiting to reach Redis (sent and unanswered, or held while "
+        "the link is down).",
+        value=chat.waiting,
+    )
+    for name, help_text, value in (
+        ("chat_link_messages_published", "Messages Redis took.", chat.published),
+        (
+            "chat_link_lines_published",
+            "Lines said here that Redis took.",
+            chat.lines_published,
+        ),
+        (
+            "chat_link_messages_received",
+            "Messages taken from other daemons.",
+            arrivals.received,
+        ),
+        (
+            "chat_link_lines_received",
+            "Lines said on other daemons.",
+            arrivals.lines_received,
+        ),
+        (
+            "chat_link_reconnects",
+            "Times the link came back after going down.",
+            chat.reconnects,
+        ),
+        (
+            "chat_link_lines_dropped",
+            "Lines said while the link was down too long, never sent.",
+            chat.lines_dropped,
+        ),
+        (
+            "chat_link_bad_messages",
+            "Messages on the link that were not ours.",
+            arrivals.bad,
+        ),
+        ("chat_link_gaps", "Messages of other daemons never taken.", arrivals.gaps),
+    ):
+        yield CounterMetricFamily(name, help_text, value=value)
 
 
 class MetricsPage(Resource):

@@ -28,6 +28,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from twisted_chat.backplane.store import SharedStore
 from twisted_chat.core.hub import Hub
 from twisted_chat.daemon import logs
 from twisted_chat.daemon.config import (
@@ -37,6 +38,7 @@ from twisted_chat.daemon.config import (
     load_settings,
     read_motd,
 )
+from twisted_chat.daemon.linking import Linking, linking_from
 from twisted_chat.daemon.options import Options
 from twisted_chat.daemon.signals import (
     handle_unless_handled,
@@ -98,6 +100,8 @@ class ChatService(Service):
         self._pruning: LoopingCall | None = None
         #: Where passwords are hashed (L{HASHING_THREADS}).
         self.hashing = ThreadPool(0, HASHING_THREADS, "twisted_chat passwords")
+        #: The link with other daemons (--redis), if any.
+        self.linking: Linking | None = None
 
     def privilegedStartService(self) -> None:
         # Listening here, before twistd drops privileges, allows ports < 1024.
@@ -134,6 +138,8 @@ class ChatService(Service):
             self.privilegedStartService()
         super().startService()
         self.hashing.start()
+        if self.linking is not None:
+            self.linking.start()
         if self.store is not None or self._history_max_age:
             # Hourly, and once now: an old file may hold more than is kept.
             self._pruning = LoopingCall(self._prune)
@@ -222,6 +228,10 @@ class ChatService(Service):
         )
         stopped.addCallback(lambda _: self._say_goodbye())
         stopped.addCallback(lambda _: self.hashing.stop())
+        if self.linking is not None:
+            linking = self.linking
+            # After the goodbyes: the other daemons hear everyone leave.
+            stopped.addCallback(lambda _: linking.stop())
         if self._pruning is not None and self._pruning.running:
             self._pruning.stop()
         if self.store is not None:
@@ -293,8 +303,14 @@ def makeService(options: Options) -> IService:
         raise SystemExit(f"twistd chat: {error}") from None
     reactor = _reactor()
     hashing = ThreadPool(0, HASHING_THREADS, "twisted_chat passwords")
+    if settings["redis"] and settings["history-db"]:
+        raise SystemExit(
+            "twistd chat: --redis and --history-db do not go together: "
+            "linked daemons keep history, accounts and bans in Redis"
+        )
+    shared = SharedStore(max(settings["history"], 1)) if settings["redis"] else None
     try:
-        store = open_store(settings["history-db"]) if settings["history-db"] else None
+        store = open_store(settings["history-db"]) if settings["history-db"] else shared
         hub = Hub(
             server_name=settings["server-name"],
             announce_limit=settings["announce-limit"],
@@ -334,6 +350,8 @@ def makeService(options: Options) -> IService:
         )
     service = ChatService(factory, endpoints, options, store=store)
     service.hashing = hashing
+    if shared is not None:
+        service.linking = linking_from(settings, hub, shared, services, reactor)  # type: ignore[arg-type]
     return service
 
 

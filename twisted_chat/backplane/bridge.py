@@ -1,0 +1,536 @@
+"""
+L{LinkedChat}: one hub linked with the hubs of other daemons over a L{Bus}.
+
+It is the hub's L{twisted_chat.core.peers.Peers}: what the hub's own
+members do goes out as one message per reactor turn (L{wire}); what the
+other daemons' members do comes in through L{Arrivals} and reaches the
+hub as remote members' doings. While the bus is down, messages wait, in
+order, for at most C{replay_seconds}; past that they are dropped, counted
+and announced, so an outage never costs unbounded memory.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from twisted_chat.backplane import wire
+from twisted_chat.backplane.arrivals import Arrivals
+from twisted_chat.backplane.bus import Bus, HistoryAppend
+from twisted_chat.core import events
+from twisted_chat.core.hub import Hub
+from twisted_chat.core.peers import RemoteMember
+from twisted_chat.core.room import Member, Room
+from twisted_chat.names import name_key
+from twisted_chat.store.records import Account, Grant, Restriction
+
+log = Logger()
+
+#: Messages sent and not yet answered, at most: enough to keep a loopback
+#: Redis busy, few enough that a slow one holds back the senders (their
+#: reading pauses) rather than the daemon's memory.
+MAX_INFLIGHT = 64
+#: Bytes of messages waiting (unsent or unanswered) past which reading
+#: from the senders pauses, and the level at which it resumes.
+HIGH_WATER = 4 * 1024 * 1024
+#: Bytes waiting, at most, while the link is down (the rest is dropped).
+MAX_WAITING = 64 * 1024 * 1024
+
+#: How often the daemon looks at the time: beats, silences, the outage.
+TICK_SECONDS = 0.5
+#: A beat every this share of the claim expiry...
+BEAT_SHARE = 0.2
+#: ...and a daemon not heard for this share of it is gone: its people are
+#: shown as gone, and its heartbeat key (which frees their names) expires,
+#: within the expiry of its last beat.
+SILENT_SHARE = 0.8
+#: Guest numbers reserved at once.
+GUEST_BLOCK = 64
+
+LINK_DOWN = (
+    "The link to the other servers is down: chat here goes on, and what is "
+    "said here reaches them when it is back (within {seconds} s)."
+)
+LINK_BACK = "The link to the other servers is back."
+LINK_LOST = (
+    "The link to the other servers was down over {seconds} s: {lines} lines "
+    "said here since then did not reach them."
+)
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A message not yet answered by the bus."""
+
+    time: float
+    seq: int
+    payload: bytes
+    history: Sequence[HistoryAppend]
+    lines: int
+
+
+class LinkedChat:
+    """
+    Guarantees: every change among the hub's own members is sent, in
+    order, in one message per turn; a message is sent again after a
+    reconnection until the bus answers it (the bus publishes it once);
+    what was said here while linked is recorded in history when it comes
+    back, so every linked hub keeps the bus's one order; names are claimed
+    on the bus before a rename takes them, and claimed again after each
+    reconnection (a member who lost its name meanwhile becomes a guest).
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        bus: Bus,
+        node: str,
+        clock: IReactorTime,
+        claim_expiry: float = 15.0,
+        replay_seconds: float = 10.0,
+        instance: str | None = None,
+    ) -> None:
+        self.hub = hub
+        self.bus = bus
+        self.node = node
+        self.instance = instance or uuid.uuid4().hex
+        self.clock = clock
+        self.claim_expiry = claim_expiry
+        self.replay_seconds = replay_seconds
+        #: Called with (bytes waiting, whether some were just answered):
+        #: the daemon pauses reading from its members while too many wait.
+        self.on_backlog: Callable[[int, bool], None] = lambda n, moved: None
+        self.arrivals = Arrivals(self)
+        self._ids: dict[Member, int] = {}
+        self.members_by_id: dict[int, Member] = {}
+        self._numbers = count(1)
+        self._ops: list[list[Any]] = []
+        self._history: dict[str, list[bytes]] = {}
+        self._lines = 0
+        self._turn: IDelayedCall | None = None
+        self._seq = 0
+        self._waiting: deque[_Waiting] = deque()
+        self._waiting_bytes = 0
+        self._sent = 0  # how many of the first waiting messages are out
+        self._generation = 0
+        self._recorded_here: set[int] = set()
+        self._turn_recorded_here = False
+        self._unsaved: dict[tuple[str, str], bytes | None] = {}
+        self._told_down = False
+        self._overflowed = False
+        self._ever_up = False
+        self._loaded = False
+        self.refused = False  # another daemon runs under our node name
+        # Counters, for the metrics.
+        self.published = 0
+        self.lines_published = 0
+        self.reconnects = 0
+        self.lines_dropped = 0
+        self._last_beat = float("-inf")
+        self._beat = LoopingCall(self._tick)
+        self._beat.clock = clock
+        # Guest numbers, reserved in blocks on the bus: no two daemons give
+        # out the same guest name, and a connection never waits for one.
+        self._guests: deque[int] = deque()
+        self._reserving = False
+        self._local_guest = hub.names_in_use.next_guest_number
+        hub.names_in_use.next_guest_number = self._next_guest
+        hub.peers = self
+        bus.listen(self.arrivals.heard)
+        bus.on_state(self._state)
+
+    def start(self) -> None:
+        """Beat, and watch the other daemons' beats."""
+        self._beat.start(min(TICK_SECONDS, self.claim_expiry * BEAT_SHARE), now=False)
+        if self.bus.up:
+            self._state(True)
+
+    def stop(self) -> None:
+        """Send what waits (if the bus is up), and beat no more."""
+        if self._beat.running:
+            self._beat.stop()
+        self.end_of_turn()
+
+    # Figures, for the metrics
+
+    @property
+    def up(self) -> bool:
+        return self.bus.up and not self.refused
+
+    @property
+    def waiting(self) -> int:
+        """Messages sent and not answered, or not sent yet."""
+        return len(self._waiting)
+
+    # Peers: what the hub's own members do
+
+    @property
+    def orders_history(self) -> bool:
+        return self.up
+
+    def _op(self, *op: Any) -> None:
+        self._ops.append(list(op))
+        if self._turn is None:
+            self._turn = self.clock.callLater(0, self.end_of_turn)
+
+    def ident(self, member: Member) -> int:
+        ident = self._ids.get(member)
+        if ident is None:
+            ident = self._ids[member] = next(self._numbers)
+            self.members_by_id[ident] = member
+        return ident
+
+    def owner(self, member: Member) -> str:
+        return f"{self.node}|{self.instance}|{self.ident(member)}"
+
+    def arrived(self, member: Member) -> None:
+        if not self.up:
+            self.hub.tell(
+                member,
+                events.Notice(LINK_DOWN.format(seconds=int(self.replay_seconds))),
+            )
+        self._op(
+            "arrive", self.ident(member), member.name, member.account, member.address
+        )
+
+    def left(self, member: Member) -> None:
+        ident = self._ids.pop(member, None)
+        if ident is None:
+            return
+        self.bus.release(name_key(member.name), f"{self.node}|{self.instance}|{ident}")
+        del self.members_by_id[ident]
+        self._op("leave", ident)
+
+    def renamed(self, member: Member, old_name: str) -> None:
+        if name_key(old_name) != name_key(member.name):
+            self.bus.release(name_key(old_name), self.owner(member))
+        self._op("rename", self.ident(member), member.name)
+        if self.up:
+            # Already claimed for a /nick; a login takes its own name.
+            self.bus.claim(name_key(member.name), self.owner(member))
+
+    def entered(self, member: Member, room: Room) -> None:
+        self._op("enter", self.ident(member), room.name)
+
+    def exited(self, member: Member, room: Room) -> None:
+        self._op("exit", self.ident(member), room.name)
+
+    def said(self, member: Member, room: Room, texts: tuple[str, ...]) -> None:
+        self._op("said", self.ident(member), member.name, room.name, list(texts))
+        self._keep(room, "said", member.name, list(texts))
+
+    def acted(self, member: Member, room: Room, action: str) -> None:
+        self._op("acted", self.ident(member), member.name, room.name, action)
+        self._keep(room, "acted", member.name, [action])
+
+    def _keep(self, room: Room, kind: str, name: str, texts: list[str]) -> None:
+        self._lines += len(texts)
+        if not self.up:
+            # The hub recorded it as said: not again when it comes back.
+            self._turn_recorded_here = True
+        if self.hub.history_cap:
+            entry = json.dumps(
+                [self.hub.now(), kind, name, texts], ensure_ascii=False
+            ).encode("utf-8")
+            self._history.setdefault(room.key, []).append(entry)
+
+    def topic_set(self, member: Member, room: Room) -> None:
+        self._op("topic", self.ident(member), member.name, room.name, room.topic)
+        value = json.dumps([room.name, room.topic]).encode() if room.topic else None
+        self.save_table("topic", room.key, value)
+
+    def claim(self, member: Member, name: str, done: Callable[[bool], None]) -> None:
+        if not self.up:
+            done(True)
+            return
+
+        def failed(failure: Failure) -> None:
+            # The link went down meanwhile: take it; claimed again when back.
+            done(True)
+
+        self.bus.claim(name_key(name), self.owner(member)).addCallbacks(done, failed)
+
+    def whisper(self, member: Member, target: RemoteMember, text: str) -> None:
+        self._op("whisper", member.name, target.node, target.ident, text)
+
+    def remove(
+        self, target: RemoteMember, server: bool, room: Room | None, told: str
+    ) -> None:
+        where = room.name if room is not None else ""
+        self._op("remove", target.node, target.ident, server, where, told)
+
+    def rename_to_guest(self, target: RemoteMember, told: str) -> None:
+        self._op("guest", target.node, target.ident, told)
+
+    # Shared records (the store's writes, when linked)
+
+    def save_record(self, change: str, record: Account | Grant | Restriction) -> None:
+        """Keep a change of an account, grant or restriction, and tell everyone."""
+        kind = wire.record_kind(record)
+        fields = wire.encode_record(record)
+        kept = None if change.startswith("-") else json.dumps(fields).encode()
+        self.save_table(kind, wire.record_key(record), kept)
+        self._op("moderation", change, fields)
+
+    def save_table(self, table: str, key: str, value: bytes | None) -> None:
+        if self.up:
+            self.bus.save(table, key, value)
+        else:
+            self._unsaved[table, key] = value
+
+    def _next_guest(self) -> int:
+        if len(self._guests) < GUEST_BLOCK // 4:
+            self._reserve_guests()
+        if self._guests:
+            return self._guests.popleft()
+        # None reserved (the link is down): the claim settles a collision.
+        return self._local_guest()
+
+    def _reserve_guests(self) -> None:
+        if self._reserving or not self.up:
+            return
+        self._reserving = True
+
+        def reserved(last: int) -> None:
+            self._reserving = False
+            self._guests.extend(range(last - GUEST_BLOCK + 1, last + 1))
+
+        def failed(failure: Failure) -> None:
+            self._reserving = False
+
+        self.bus.reserve(GUEST_BLOCK).addCallbacks(reserved, failed)
+
+    # Sending
+
+    def end_of_turn(self) -> None:
+        """Send this turn's message (the hub's changes, in order)."""
+        if self._turn is not None and self._turn.active():
+            self._turn.cancel()
+        self._turn = None
+        if not self._ops:
+            return
+        self._seq += 1
+        ops, self._ops = self._ops, []
+        history = list(self._history.items())
+        self._history = {}
+        lines, self._lines = self._lines, 0
+        if self._turn_recorded_here:
+            self._turn_recorded_here = False
+            self._recorded_here.add(self._seq)
+        if not self.up and self._overflowed:
+            self.lines_dropped += lines
+            return
+        payload = wire.encode(self.node, self.instance, self._seq, ops)
+        self._waiting.append(
+            _Waiting(self.clock.seconds(), self._seq, payload, history, lines)
+        )
+        self._waiting_bytes += len(payload)
+        if not self.up and self._waiting_bytes > MAX_WAITING:
+            self._drop_waiting()
+        self._pump()
+        self.on_backlog(self._waiting_bytes, False)
+
+    def _pump(self) -> None:
+        while self.up and self._sent < len(self._waiting) and self._sent < MAX_INFLIGHT:
+            message = self._waiting[self._sent]
+            self._sent += 1
+            generation = self._generation
+            sent = self.bus.send(
+                self.instance,
+                message.seq,
+                message.payload,
+                message.history,
+                self.hub.history_cap,
+            )
+            sent.addCallbacks(
+                lambda _, g=generation: self._answered(g),
+                lambda failure, g=generation: self._unanswered(g, failure),
+            )
+
+    def _answered(self, generation: int) -> None:
+        if generation != self._generation or not self._waiting:
+            return
+        message = self._waiting.popleft()
+        self._sent -= 1
+        self._waiting_bytes -= len(message.payload)
+        self.published += 1
+        self.lines_published += message.lines
+        self._pump()
+        self.on_backlog(self._waiting_bytes, True)
+
+    def _unanswered(self, generation: int, failure: Failure) -> None:
+        if generation == self._generation and self.bus.up:
+            log.error(
+                "a message to the other servers failed: {problem}",
+                problem=failure.getErrorMessage(),
+            )
+
+    def _drop_waiting(self) -> None:
+        lines = sum(message.lines for message in self._waiting)
+        self._waiting.clear()
+        self._recorded_here.clear()
+        self._waiting_bytes = 0
+        self._sent = 0
+        self._overflowed = True
+        self.lines_dropped += lines
+        log.warn(
+            "the link has been down over {seconds} s: {lines} lines dropped",
+            seconds=self.replay_seconds,
+            lines=lines,
+        )
+        self.hub.notice_everyone(
+            LINK_LOST.format(seconds=int(self.replay_seconds), lines=lines)
+        )
+        self.on_backlog(0, True)
+
+    # The link's state
+
+    def _state(self, up: bool) -> None:
+        self._generation += 1
+        self._sent = 0
+        if not up:
+            if not self._told_down:
+                self._told_down = True
+                self.hub.notice_everyone(
+                    LINK_DOWN.format(seconds=int(self.replay_seconds))
+                )
+            return
+        if self._ever_up:
+            self.reconnects += 1
+        self._ever_up = True
+        self.bus.beat(
+            self.node, self.instance, self.claim_expiry * SILENT_SHARE
+        ).addCallback(self._beaten)
+
+    def _beaten(self, ours: bool) -> None:
+        if not ours:
+            if not self.refused:
+                log.error(
+                    "another daemon is linked as node {node}; this one stays "
+                    "apart until it goes (give each daemon its own --node-name)",
+                    node=self.node,
+                )
+            self.refused = True
+            return
+        if self.refused:
+            self.refused = False
+        self._reserve_guests()
+        unsaved, self._unsaved = self._unsaved, {}
+        for (table, key), value in unsaved.items():
+            self.bus.save(table, key, value)
+        self._overflowed = False
+        # What waited goes first: the bus takes commands in order, so the
+        # snapshot holds it, and every daemon's history has it in one place.
+        self._pump()
+        # History only the first time: after that, what was said while the
+        # link was down comes from the stream, where the bus left off.
+        first = not self._loaded
+        self._loaded = True
+        snapshot = self.bus.snapshot(self.hub.history_cap)
+        snapshot.addCallback(self.arrivals.load, first)
+        snapshot.addErrback(self._not_loaded)
+
+    def _not_loaded(self, failure: Failure) -> None:
+        log.error(
+            "the shared accounts, bans and history could not be read: {problem}",
+            problem=failure.getErrorMessage(),
+        )
+
+    def linked(self) -> None:
+        """
+        The shared state is loaded: names claimed again, everyone told who
+        is here, the local members told the link is back.
+        """
+        hub = self.hub
+        for member in hub.local_members():
+            self._reclaim(member)
+        self._op("hello")
+        self.announce()
+        if self._told_down:
+            self._told_down = False
+            hub.notice_everyone(LINK_BACK)
+
+    def _reclaim(self, member: Member) -> None:
+        name = member.name
+        hub = self.hub
+        account = hub.moderation.account(name) if hub.accounts.enabled else None
+        if account is not None and member.account != account.key:
+            hub.rename_to_guest(member)
+            hub.tell(
+                member,
+                events.Notice(f"{name} is registered: you are {member.name} now."),
+            )
+            return
+
+        def claimed(won: bool) -> None:
+            if not won and member in hub and member.name == name:
+                hub.rename_to_guest(member)
+                hub.tell(
+                    member,
+                    events.Notice(
+                        f"{name} was taken on another server while the link "
+                        f"was down: you are {member.name} now."
+                    ),
+                )
+
+        self.claim(member, name, claimed)
+
+    def announce(self) -> None:
+        """Tell the other daemons everyone here (they replace what they knew)."""
+        self._op("roster", self.roster())
+
+    def roster(self) -> list[list[Any]]:
+        """Everyone here, as the other daemons need to know them."""
+        hub = self.hub
+        return [
+            [
+                self.ident(m),
+                m.name,
+                m.account,
+                m.address,
+                [room.name for room in hub.rooms_of(m)],
+            ]
+            for m in hub.local_members()
+        ]
+
+    def _tick(self) -> None:
+        now = self.clock.seconds()
+        if self.up and now - self._last_beat >= self.claim_expiry * BEAT_SHARE:
+            self._last_beat = now
+            self.bus.beat(
+                self.node, self.instance, self.claim_expiry * SILENT_SHARE
+            ).addCallback(self._still_ours)
+            self._op("beat")
+        elif (
+            not self.up
+            and self._waiting
+            and not self._overflowed
+            and now - self._waiting[0].time > self.replay_seconds
+        ):
+            self._drop_waiting()
+        # Beats come every fifth of the expiry: four missed, it is gone, so
+        # its people are shown as gone within the expiry of its last beat.
+        self.arrivals.forget_silent(now - self.claim_expiry * SILENT_SHARE)
+
+    def _still_ours(self, ours: bool) -> None:
+        if not ours:
+            self._beaten(False)
+
+    # Records sent back to us
+
+    def echoed(self, seq: int) -> bool:
+        """Whether a message of ours coming back needs recording in history."""
+        if seq in self._recorded_here:
+            self._recorded_here.discard(seq)
+            return False
+        return True
