@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from itertools import count
 from typing import Any
 
@@ -26,7 +24,9 @@ from twisted.python.failure import Failure
 
 from twisted_chat.backplane import wire
 from twisted_chat.backplane.arrivals import Arrivals
-from twisted_chat.backplane.bus import Bus, HistoryAppend
+from twisted_chat.backplane.bus import Bus
+from twisted_chat.backplane.guests import GuestNumbers
+from twisted_chat.backplane.outbox import Outbox
 from twisted_chat.core import events
 from twisted_chat.core.hub import Hub
 from twisted_chat.core.peers import RemoteMember
@@ -36,15 +36,6 @@ from twisted_chat.store.records import Account, Grant, Restriction
 
 log = Logger()
 
-#: Messages sent and not yet answered, at most: enough to keep a loopback
-#: Redis busy, few enough that a slow one holds back the senders (their
-#: reading pauses) rather than the daemon's memory.
-MAX_INFLIGHT = 64
-#: Bytes of messages waiting (unsent or unanswered) past which reading
-#: from the senders pauses, and the level at which it resumes.
-HIGH_WATER = 4 * 1024 * 1024
-#: Bytes waiting, at most, while the link is down (the rest is dropped).
-MAX_WAITING = 64 * 1024 * 1024
 
 #: How often the daemon looks at the time: beats, silences, the outage.
 TICK_SECONDS = 0.5
@@ -54,8 +45,6 @@ BEAT_SHARE = 0.2
 #: shown as gone, and its heartbeat key (which frees their names) expires,
 #: within the expiry of its last beat.
 SILENT_SHARE = 0.8
-#: Guest numbers reserved at once.
-GUEST_BLOCK = 64
 
 LINK_DOWN = (
     "The link to the other servers is down: chat here goes on, and what is "
@@ -66,17 +55,6 @@ LINK_LOST = (
     "The link to the other servers was down over {seconds} s: {lines} lines "
     "said here since then did not reach them."
 )
-
-
-@dataclass(slots=True)
-class _Waiting:
-    """A message not yet answered by the bus."""
-
-    time: float
-    seq: int
-    payload: bytes
-    history: Sequence[HistoryAppend]
-    lines: int
 
 
 class LinkedChat:
@@ -107,9 +85,6 @@ class LinkedChat:
         self.clock = clock
         self.claim_expiry = claim_expiry
         self.replay_seconds = replay_seconds
-        #: Called with (bytes waiting, whether some were just answered):
-        #: the daemon pauses reading from its members while too many wait.
-        self.on_backlog: Callable[[int, bool], None] = lambda n, moved: None
         self.arrivals = Arrivals(self)
         self._ids: dict[Member, int] = {}
         self.members_by_id: dict[int, Member] = {}
@@ -119,32 +94,26 @@ class LinkedChat:
         self._lines = 0
         self._turn: IDelayedCall | None = None
         self._seq = 0
-        self._waiting: deque[_Waiting] = deque()
-        self._waiting_bytes = 0
-        self._sent = 0  # how many of the first waiting messages are out
-        self._generation = 0
+        self.outbox = Outbox(
+            bus, clock, self.instance, lambda: hub.history_cap, replay_seconds
+        )
+        self.outbox.on_dropped = self._dropped
         self._recorded_here: set[int] = set()
         self._turn_recorded_here = False
         self._unsaved: dict[tuple[str, str], bytes | None] = {}
         self._told_down = False
-        self._overflowed = False
         self._ever_up = False
         self._loaded = False
         self.refused = False  # another daemon runs under our node name
-        # Counters, for the metrics.
-        self.published = 0
-        self.lines_published = 0
+        #: Times the link came back, for the metrics.
         self.reconnects = 0
-        self.lines_dropped = 0
         self._last_beat = float("-inf")
         self._beat = LoopingCall(self._tick)
         self._beat.clock = clock
         # Guest numbers, reserved in blocks on the bus: no two daemons give
         # out the same guest name, and a connection never waits for one.
-        self._guests: deque[int] = deque()
-        self._reserving = False
-        self._local_guest = hub.names_in_use.next_guest_number
-        hub.names_in_use.next_guest_number = self._next_guest
+        self.guests = GuestNumbers(bus, hub.names_in_use.next_guest_number)
+        hub.names_in_use.next_guest_number = self.guests
         hub.peers = self
         bus.listen(self.arrivals.heard)
         bus.on_state(self._state)
@@ -170,7 +139,22 @@ class LinkedChat:
     @property
     def waiting(self) -> int:
         """Messages sent and not answered, or not sent yet."""
-        return len(self._waiting)
+        return len(self.outbox)
+
+    @property
+    def published(self) -> int:
+        """Messages the bus took."""
+        return self.outbox.published
+
+    @property
+    def lines_published(self) -> int:
+        """Lines said here that the bus took."""
+        return self.outbox.lines_published
+
+    @property
+    def lines_dropped(self) -> int:
+        """Lines said here that never went (the link was down too long)."""
+        return self.outbox.lines_dropped
 
     # Peers: what the hub's own members do
 
@@ -288,28 +272,6 @@ class LinkedChat:
         else:
             self._unsaved[table, key] = value
 
-    def _next_guest(self) -> int:
-        if len(self._guests) < GUEST_BLOCK // 4:
-            self._reserve_guests()
-        if self._guests:
-            return self._guests.popleft()
-        # None reserved (the link is down): the claim settles a collision.
-        return self._local_guest()
-
-    def _reserve_guests(self) -> None:
-        if self._reserving or not self.up:
-            return
-        self._reserving = True
-
-        def reserved(last: int) -> None:
-            self._reserving = False
-            self._guests.extend(range(last - GUEST_BLOCK + 1, last + 1))
-
-        def failed(failure: Failure) -> None:
-            self._reserving = False
-
-        self.bus.reserve(GUEST_BLOCK).addCallbacks(reserved, failed)
-
     # Sending
 
     def end_of_turn(self) -> None:
@@ -327,77 +289,19 @@ class LinkedChat:
         if self._turn_recorded_here:
             self._turn_recorded_here = False
             self._recorded_here.add(self._seq)
-        if not self.up and self._overflowed:
-            self.lines_dropped += lines
-            return
         payload = wire.encode(self.node, self.instance, self._seq, ops)
-        self._waiting.append(
-            _Waiting(self.clock.seconds(), self._seq, payload, history, lines)
-        )
-        self._waiting_bytes += len(payload)
-        if not self.up and self._waiting_bytes > MAX_WAITING:
-            self._drop_waiting()
-        self._pump()
-        self.on_backlog(self._waiting_bytes, False)
+        self.outbox.add(self._seq, payload, history, lines)
 
-    def _pump(self) -> None:
-        while self.up and self._sent < len(self._waiting) and self._sent < MAX_INFLIGHT:
-            message = self._waiting[self._sent]
-            self._sent += 1
-            generation = self._generation
-            sent = self.bus.send(
-                self.instance,
-                message.seq,
-                message.payload,
-                message.history,
-                self.hub.history_cap,
-            )
-            sent.addCallbacks(
-                lambda _, g=generation: self._answered(g),
-                lambda failure, g=generation: self._unanswered(g, failure),
-            )
-
-    def _answered(self, generation: int) -> None:
-        if generation != self._generation or not self._waiting:
-            return
-        message = self._waiting.popleft()
-        self._sent -= 1
-        self._waiting_bytes -= len(message.payload)
-        self.published += 1
-        self.lines_published += message.lines
-        self._pump()
-        self.on_backlog(self._waiting_bytes, True)
-
-    def _unanswered(self, generation: int, failure: Failure) -> None:
-        if generation == self._generation and self.bus.up:
-            log.error(
-                "a message to the other servers failed: {problem}",
-                problem=failure.getErrorMessage(),
-            )
-
-    def _drop_waiting(self) -> None:
-        lines = sum(message.lines for message in self._waiting)
-        self._waiting.clear()
+    def _dropped(self, lines: int) -> None:
         self._recorded_here.clear()
-        self._waiting_bytes = 0
-        self._sent = 0
-        self._overflowed = True
-        self.lines_dropped += lines
-        log.warn(
-            "the link has been down over {seconds} s: {lines} lines dropped",
-            seconds=self.replay_seconds,
-            lines=lines,
-        )
         self.hub.notice_everyone(
             LINK_LOST.format(seconds=int(self.replay_seconds), lines=lines)
         )
-        self.on_backlog(0, True)
 
     # The link's state
 
     def _state(self, up: bool) -> None:
-        self._generation += 1
-        self._sent = 0
+        self.outbox.closed()
         if not up:
             if not self._told_down:
                 self._told_down = True
@@ -424,14 +328,13 @@ class LinkedChat:
             return
         if self.refused:
             self.refused = False
-        self._reserve_guests()
+        self.guests.reserve()
         unsaved, self._unsaved = self._unsaved, {}
         for (table, key), value in unsaved.items():
             self.bus.save(table, key, value)
-        self._overflowed = False
         # What waited goes first: the bus takes commands in order, so the
         # snapshot holds it, and every daemon's history has it in one place.
-        self._pump()
+        self.outbox.opened()
         # History only the first time: after that, what was said while the
         # link was down comes from the stream, where the bus left off.
         first = not self._loaded
@@ -511,13 +414,8 @@ class LinkedChat:
                 self.node, self.instance, self.claim_expiry * SILENT_SHARE
             ).addCallback(self._still_ours)
             self._op("beat")
-        elif (
-            not self.up
-            and self._waiting
-            and not self._overflowed
-            and now - self._waiting[0].time > self.replay_seconds
-        ):
-            self._drop_waiting()
+        elif not self.up:
+            self.outbox.expire()
         # Beats come every fifth of the expiry: four missed, it is gone, so
         # its people are shown as gone within the expiry of its last beat.
         self.arrivals.forget_silent(now - self.claim_expiry * SILENT_SHARE)

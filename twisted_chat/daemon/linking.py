@@ -95,7 +95,7 @@ def linking_from(
     bus = RedisBus(link, PREFIX)
     chat = LinkedChat(hub, bus, node, reactor, expiry, instance=instance)
     store.forward = chat.save_record
-    chat.on_backlog = lambda waiting, moved: services.throttle.queued(
+    chat.outbox.on_backlog = lambda waiting, moved: services.throttle.queued(
         BACKLOG, waiting, moved
     )
     log.info(
