@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from tests.support import run_line
@@ -16,6 +17,7 @@ from twisted_chat.backplane.memory import MemoryEngine
 from twisted_chat.backplane.store import SharedStore
 from twisted_chat.core.hub import Hub
 from twisted_chat.names import name_key
+from twisted_chat.session.throttle import ReadThrottle
 from twisted_chat.testing import FakeMember
 
 
@@ -304,3 +306,63 @@ def test_shared_records_round_trip_through_the_wire() -> None:
     kept = net.engine.tables["account"][name_key("alice")]
     record = wire.decode_record("account", json.loads(kept))
     assert record == a.moderation.account("alice")
+
+
+def test_one_message_per_turn_however_many_spoke() -> None:
+    net = Net()
+    a, _ = net.daemon("a")
+    b, _ = net.daemon("b")
+    people = [member(a, net, f"p{n}") for n in range(5)]
+    bob = member(b, net, "bob")
+    before = len(net.engine.stream)
+    for n, someone in enumerate(people):
+        a.say(someone, [f"line {n}"])
+    net.settle()
+    assert len(net.engine.stream) == before + 1
+    assert len(said(bob.lines)) == 5
+
+
+class _Silent:
+    """A bus that takes sends and never answers them (Redis stalled)."""
+
+    def __init__(self, bus: object) -> None:
+        self._bus = bus
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._bus, name)
+
+    def send(self, *args: object) -> Deferred[None]:
+        return Deferred()
+
+
+def test_a_stalled_redis_pauses_reading_instead_of_growing_memory() -> None:
+    net = Net()
+    a, chat = net.daemon("a")
+    alice = member(a, net, "alice")
+    throttle = ReadThrottle(net.clock, high_water=10_000, low_water=1_000)
+
+    class Reader:
+        paused = False
+
+        def pauseProducing(self) -> None:
+            self.paused = True
+
+        def resumeProducing(self) -> None:
+            self.paused = False
+
+        def stopProducing(self) -> None:
+            pass
+
+    reader = Reader()
+    throttle.add("alice", reader)
+    chat.outbox.bus = _Silent(chat.outbox.bus)  # type: ignore[assignment]
+    chat.outbox.on_backlog = lambda waiting, moved: throttle.queued(
+        "link", waiting, moved
+    )
+    sent = 0
+    while not reader.paused and sent < 1000:
+        a.say(alice, ["x" * 200])
+        net.settle()
+        sent += 1
+    assert reader.paused
+    assert chat.waiting <= 64 + 100  # at most the in-flight ones and a few more

@@ -28,7 +28,7 @@ log = Logger()
 #: Redis busy, few enough that a slow one holds back the senders (their
 #: reading pauses, through C{on_backlog}) rather than the daemon's memory.
 MAX_INFLIGHT = 64
-#: Bytes waiting, at most, while the link is down (the rest is dropped).
+#: Bytes waiting, at most (past it, all that waits is dropped).
 MAX_WAITING = 64 * 1024 * 1024
 
 
@@ -94,7 +94,9 @@ class Outbox:
             _Waiting(self.clock.seconds(), seq, payload, history, lines)
         )
         self._bytes += len(payload)
-        if not self.open and self._bytes > MAX_WAITING:
+        if self._bytes > MAX_WAITING:
+            # Down too long, or up but not answering (its health check
+            # will close it): either way, never unbounded memory.
             self.drop()
             return False
         self.pump()
