@@ -366,3 +366,26 @@ def test_a_stalled_redis_pauses_reading_instead_of_growing_memory() -> None:
         sent += 1
     assert reader.paused
     assert chat.waiting <= 64 + 100  # at most the in-flight ones and a few more
+
+
+def test_a_name_taken_on_both_sides_of_an_outage_ends_with_one_holder() -> None:
+    net = Net()
+    a, _ = net.daemon("a")
+    b, _ = net.daemon("b")
+    one, two = member(a, net), member(b, net)
+    net.engine.stop()
+    net.settle()
+    run_line(a, one, "/nick carol")
+    net.settle()
+    run_line(b, two, "/nick carol")
+    net.settle()
+    assert one.name == two.name == "carol"  # apart, neither could know
+    net.engine.start()
+    net.settle()
+    assert {one.name, two.name} != {"carol"}
+    assert "carol" in (one.name, two.name)
+    loser, loser_hub = (two, b) if one.name == "carol" else (one, a)
+    assert any("was taken on another server" in line for line in loser.lines)
+    # The winner is found by name on the loser's daemon.
+    found = loser_hub.find("carol")
+    assert found is not None and found is not loser

@@ -378,6 +378,7 @@ class LinkedChat:
         def claimed(won: bool) -> None:
             if not won and member in hub and member.name == name:
                 hub.rename_to_guest(member)
+                hub.name_freed(name)
                 hub.tell(
                     member,
                     events.Notice(

@@ -17,6 +17,7 @@ from twisted_chat.core.peers import Peers, RemoteMember, is_remote
 from twisted_chat.core.registry import NameRegistry
 from twisted_chat.core.room import Member, Room, room_name
 from twisted_chat.core.turn import Turn
+from twisted_chat.names import name_key
 
 
 class LinkedHub:
@@ -76,6 +77,17 @@ class LinkedHub:
             return
         self._rooms_of[member] = ()
         self.names_in_use.take_if_free(member, member.name)
+
+    def name_freed(self, name: str) -> None:
+        """
+        A local member gave up C{name} to someone elsewhere (their claims
+        crossed while the daemons were apart): that one holds it here now.
+        """
+        key = name_key(name)
+        for member in self.remote_members:
+            if name_key(member.name) == key:
+                self.names_in_use.take_if_free(member, member.name)
+                return
 
     def remote_left(self, member: RemoteMember) -> None:
         """C{member} is gone (announced in its rooms)."""
