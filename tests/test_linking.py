@@ -389,3 +389,22 @@ def test_a_name_taken_on_both_sides_of_an_outage_ends_with_one_holder() -> None:
     # The winner is found by name on the loser's daemon.
     found = loser_hub.find("carol")
     assert found is not None and found is not loser
+
+
+def test_a_link_not_there_at_start_up_is_announced_once_it_is_clearly_down() -> None:
+    net = Net()
+    net.engine.stop()
+    a, _ = net.daemon("a")
+    early = FakeMember()
+    a.connect(early)
+    net.settle()
+    assert early.lines and not any("link" in line for line in early.lines)
+    net.wait(1.5)
+    assert any("link to the other servers is down" in x for x in early.take_lines())
+    late = FakeMember()
+    a.connect(late)
+    net.settle()
+    assert any("link to the other servers is down" in x for x in late.lines)
+    net.engine.start()
+    net.settle()
+    assert "*** The link to the other servers is back." in early.lines

@@ -37,6 +37,8 @@ from twisted_chat.store.records import Account, Grant, Restriction
 log = Logger()
 
 
+#: A link not up this long after start-up is said to be down.
+FIRST_LINK_SECONDS = 1.0
 #: How often the daemon looks at the time: beats, silences, the outage.
 TICK_SECONDS = 0.5
 #: A beat every this share of the claim expiry...
@@ -103,6 +105,7 @@ class LinkedChat:
         self._unsaved: dict[tuple[str, str], bytes | None] = {}
         self._told_down = False
         self._ever_up = False
+        self._started = 0.0
         self._loaded = False
         self.refused = False  # another daemon runs under our node name
         #: Times the link came back, for the metrics.
@@ -120,6 +123,7 @@ class LinkedChat:
 
     def start(self) -> None:
         """Beat, and watch the other daemons' beats."""
+        self._started = self.clock.seconds()
         self._beat.start(min(TICK_SECONDS, self.claim_expiry * BEAT_SHARE), now=False)
         if self.bus.up:
             self._state(True)
@@ -178,7 +182,7 @@ class LinkedChat:
         return f"{self.node}|{self.instance}|{self.ident(member)}"
 
     def arrived(self, member: Member) -> None:
-        if not self.up:
+        if self._told_down:
             self.hub.tell(
                 member,
                 events.Notice(LINK_DOWN.format(seconds=int(self.replay_seconds))),
@@ -303,11 +307,7 @@ class LinkedChat:
     def _state(self, up: bool) -> None:
         self.outbox.closed()
         if not up:
-            if not self._told_down:
-                self._told_down = True
-                self.hub.notice_everyone(
-                    LINK_DOWN.format(seconds=int(self.replay_seconds))
-                )
+            self._say_down()
             return
         if self._ever_up:
             self.reconnects += 1
@@ -315,6 +315,11 @@ class LinkedChat:
         self.bus.beat(
             self.node, self.instance, self.claim_expiry * SILENT_SHARE
         ).addCallback(self._beaten)
+
+    def _say_down(self) -> None:
+        if not self._told_down:
+            self._told_down = True
+            self.hub.notice_everyone(LINK_DOWN.format(seconds=int(self.replay_seconds)))
 
     def _beaten(self, ours: bool) -> None:
         if not ours:
@@ -417,6 +422,14 @@ class LinkedChat:
             self._op("beat")
         elif not self.up:
             self.outbox.expire()
+            if (
+                not self._told_down
+                and not self._ever_up
+                and now - self._started >= FIRST_LINK_SECONDS
+            ):
+                # Not there at start-up: said once it is clearly not coming
+                # at once, not to everyone who connects in the first moment.
+                self._say_down()
         # Beats come every fifth of the expiry: four missed, it is gone, so
         # its people are shown as gone within the expiry of its last beat.
         self.arrivals.forget_silent(now - self.claim_expiry * SILENT_SHARE)
