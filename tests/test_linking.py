@@ -408,3 +408,20 @@ def test_a_link_not_there_at_start_up_is_announced_once_it_is_clearly_down() -> 
     net.engine.start()
     net.settle()
     assert "*** The link to the other servers is back." in early.lines
+
+
+def test_a_twin_takes_its_node_name_once_the_holder_has_gone() -> None:
+    net = Net(expiry=5.0)
+    a, chat_a = net.daemon("a")
+    twin, chat_twin = net.daemon("a")
+    assert chat_twin.refused
+    chat_a.stop()
+    net.engine.buses.remove(chat_a.bus)  # type: ignore[arg-type]
+    net.wait(6)
+    assert not chat_twin.refused and chat_twin.up
+    b, _ = net.daemon("b")
+    someone, bob = member(twin, net, "someone"), member(b, net, "bob")
+    twin.say(someone, ["heard now"])
+    net.settle()
+    assert said(bob.lines) == ["<someone> heard now"]
+    del a

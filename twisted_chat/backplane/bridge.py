@@ -330,6 +330,7 @@ class LinkedChat:
                     node=self.node,
                 )
             self.refused = True
+            self.outbox.closed()
             return
         if self.refused:
             self.refused = False
@@ -414,12 +415,14 @@ class LinkedChat:
 
     def _tick(self) -> None:
         now = self.clock.seconds()
-        if self.up and now - self._last_beat >= self.claim_expiry * BEAT_SHARE:
+        if self.bus.up and now - self._last_beat >= self.claim_expiry * BEAT_SHARE:
+            # Refused too: the node name is ours once its holder has gone.
             self._last_beat = now
             self.bus.beat(
                 self.node, self.instance, self.claim_expiry * SILENT_SHARE
             ).addCallback(self._still_ours)
-            self._op("beat")
+            if self.up:
+                self._op("beat")
         elif not self.up:
             self.outbox.expire()
             if (
@@ -435,8 +438,8 @@ class LinkedChat:
         self.arrivals.forget_silent(now - self.claim_expiry * SILENT_SHARE)
 
     def _still_ours(self, ours: bool) -> None:
-        if not ours:
-            self._beaten(False)
+        if ours == self.refused:  # it changed hands
+            self._beaten(ours)
 
     # Records sent back to us
 
