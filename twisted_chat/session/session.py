@@ -137,7 +137,9 @@ class Session:
                 reason=refusal,
             )
             self._closing = True
-            self._transport.write(text.ERROR.encode(text=refusal))
+            # In the front end's own format (for telnet, "! ..."), but not
+            # through the queue: the connection was never let in.
+            self._transport.write(self.renderer.render(events.Refused(refusal)))
             self._transport.loseConnection()
             return False
         self._outbound = OutboundQueue(
