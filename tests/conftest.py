@@ -10,8 +10,9 @@ import pytest
 from tests.support import LOOPBACK_PORT, ChatDaemon
 
 #: The store tests' fixture (each test on both stores), from tests/stores.py;
-#: the real redis-server of the backplane tests, from tests/redis_server.py.
-pytest_plugins = ["tests.stores", "tests.redis_server"]
+#: the real redis-server of the backplane tests, from tests/redis_server.py;
+#: the browser of the web page's tests, from tests/web_support.py.
+pytest_plugins = ["tests.stores", "tests.redis_server", "tests.web_support"]
 
 
 @pytest.fixture

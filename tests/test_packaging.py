@@ -244,6 +244,46 @@ def test_the_wheel_ships_every_tracked_module(wheel: Path) -> None:
     assert "twisted_chat/py.typed" in shipped
 
 
+#: The browser page's files: data, not modules, shipped all the same.
+PAGE_FILES = [
+    f"twisted_chat/frontends/web/static/{name}"
+    for name in (
+        "index.html",
+        "chat.js",
+        "view.js",
+        "colours.js",
+        "chat.css",
+        "favicon.svg",
+    )
+]
+
+
+def test_the_wheel_ships_the_browser_page(wheel: Path) -> None:
+    """The page's HTML, script, style and icon: --web serves them from there."""
+    shipped = wheel_names(wheel)
+    static = [n for n in tracked_files() if n.startswith("twisted_chat/frontends/web/")]
+    assert sorted(set(PAGE_FILES) - shipped) == []
+    assert sorted(set(static) - shipped) == []
+
+
+def test_the_installed_copy_reads_the_page_from_itself(
+    installed: Path, elsewhere: Path
+) -> None:
+    script = (
+        "from twisted_chat.frontends.web.resource import read_page_files\n"
+        "files = read_page_files()\n"
+        "print(sorted(path.decode() for path in files))\n"
+        "print(b'chat.js' in files[b''].body)\n"
+    )
+    result = run_isolated(installed, ["-c", script], cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "['', 'chat.css', 'chat.js', 'colours.js', 'favicon.svg', 'index.html',"
+        " 'view.js']",
+        "True",
+    ]
+
+
 def test_the_wheel_leaves_twisted_own_package_alone(wheel: Path) -> None:
     """Into twisted/ goes the plugin module only: no __init__.py, no cache."""
     shipped = wheel_names(wheel)

@@ -25,6 +25,7 @@ from twisted_chat.backplane.address import RedisURLError, parse_redis_url
 from twisted_chat.core.hub import DEFAULT_ROOM
 from twisted_chat.core.limits import Limits
 from twisted_chat.core.room import ROOM_HELP, room_name
+from twisted_chat.frontends.web.origin import check_origins
 from twisted_chat.names import NAME_HELP, NAME_RULE
 from twisted_chat.text import TLS_MISSING, clean_text
 
@@ -38,7 +39,16 @@ class ConfigError(Exception):
 LISTEN_BACKLOG = 1024
 DEFAULT_PORT = f"tcp:5000:backlog={LISTEN_BACKLOG}"
 #: Settings a running daemon cannot change: it listens once, at start-up.
-RESTART_ONLY = ("port", "metrics", "history-db", "redis", "node-name", "claim-expiry")
+RESTART_ONLY = (
+    "port",
+    "metrics",
+    "history-db",
+    "redis",
+    "node-name",
+    "claim-expiry",
+    "web",
+    "web-origins",
+)
 
 
 def endpoint_description(value: str) -> str:
@@ -96,6 +106,10 @@ def _node_name(value: str) -> str:
             f"--node-name takes 1 to 64 letters, digits, '.', '_' or '-', not {value!r}"
         )
     return value
+
+
+def _web_endpoint(value: str) -> str:
+    return check_endpoint(value, "web")
 
 
 def number(option: str, kind: type[int] | type[float], minimum: float = 0) -> Any:
@@ -322,6 +336,21 @@ PARAMETERS = (
         "(e.g. tcp:9100:interface=127.0.0.1).",
         _metrics_endpoint,
     ),
+    Parameter(
+        "web",
+        None,
+        "Serve the chat page at / and its WebSocket at /ws on this endpoint "
+        "(e.g. tcp:8080, or ssl:8443:privateKey=key.pem:certKey=cert.pem).",
+        _web_endpoint,
+    ),
+    Parameter(
+        "web-origins",
+        [],
+        "Origins of other pages that may open the chat's WebSocket "
+        "(e.g. https://chat.example.org), separated by commas (in the file: "
+        "a list); the page's own origin always may.",
+        check_origins,
+    ),
 )
 BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
 
@@ -384,7 +413,7 @@ def read_config(path: str) -> dict[str, Any]:
         parameter = BY_NAME.get(name)
         if parameter is None:
             raise ConfigError(f"{where}: unknown setting {key!r}")
-        if name in ("rooms", "operators") and isinstance(value, list):
+        if name in ("rooms", "operators", "web-origins") and isinstance(value, list):
             if not all(isinstance(item, str) for item in value):
                 raise ConfigError(f"{where}: {key} takes a list of names")
             value = ",".join(value) or ","

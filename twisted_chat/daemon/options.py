@@ -18,6 +18,7 @@ from twisted_chat.daemon.config import (
     check_endpoint,
     load_settings,
 )
+from twisted_chat.frontends.web.origin import check_origin
 
 
 class Options(usage.Options):
@@ -41,6 +42,7 @@ class Options(usage.Options):
         super().__init__()
         self["port"] = []
         self["config"] = None
+        self._web_origins: list[str] = []
         #: The options given on the command line: they win over the file.
         self.given: dict[str, Any] = {}
 
@@ -70,11 +72,29 @@ class Options(usage.Options):
     opt_port.__doc__ = " ".join((opt_port.__doc__ or "").split())
     opt_p = opt_port
 
+    def opt_web_origin(self, value: str) -> None:
+        """
+        The origin of another page that may open the chat's WebSocket
+        (e.g. https://chat.example.org); repeat for several. The page's own
+        origin always may.
+        """
+        try:
+            self._web_origins.append(check_origin(value))
+        except ValueError as error:
+            raise usage.UsageError(str(error)) from None
+
+    opt_web_origin.__doc__ = " ".join((opt_web_origin.__doc__ or "").split())
+
     def postOptions(self) -> None:
         for name in self.given:
             self.given[name] = self[name]
         if self["port"]:
             self.given["port"] = self["port"]
+        if self._web_origins:
+            self.given["web-origins"] = [
+                *(self.given.get("web-origins") or []),
+                *self._web_origins,
+            ]
         try:
             settings = load_settings(self["config"], self.given)
         except ConfigError as error:

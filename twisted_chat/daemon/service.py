@@ -348,6 +348,11 @@ def makeService(options: Options) -> IService:
                 metrics_factory(services, reactor),  # type: ignore[arg-type]
             )
         )
+    if settings["web"]:
+        # Imported only when asked for, like the metrics: twisted.web and wsproto.
+        from twisted_chat.frontends.web.listener import web_listener
+
+        endpoints.append(web_listener(reactor, services, settings))
     service = ChatService(factory, endpoints, options, store=store)
     service.hashing = hashing
     if shared is not None:
