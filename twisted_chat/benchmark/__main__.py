@@ -52,7 +52,7 @@ class Daemon:
     BenchmarkError, with its last word, if it does not start.
     """
 
-    def __init__(self, extra: list[str]) -> None:
+    def __init__(self, extra: list[str], web: bool = False) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="twisted_chat-bench-"))
         log_path = self.workdir / "twistd.log"
         errors_path = self.workdir / "stderr"
@@ -67,8 +67,11 @@ class Daemon:
             "--port",
             "tcp:0:interface=127.0.0.1:backlog=1024",
             *DAEMON_OPTIONS,
+            *(["--web", "tcp:0:interface=127.0.0.1"] if web else []),
             *extra,
         ]
+        #: Where it serves the browser page's WebSocket (with C{web}).
+        self.web_port = 0
         with errors_path.open("wb") as errors:
             self.process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stderr=errors
@@ -77,8 +80,10 @@ class Daemon:
         while True:
             log = _read(log_path)
             match = re.search(r"listening on (?:tcp|ssl)\S* \((\d+)\)", log)
-            if match:
+            page = re.search(r"chat page at http://127\.0\.0\.1:(\d+)/", log)
+            if match and (page or not web):
                 self.port = int(match.group(1))
+                self.web_port = int(page.group(1)) if page else 0
                 return
             status = self.process.poll()
             if status is not None or time.monotonic() > deadline:
@@ -158,9 +163,14 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
         host, port = arguments.target
         pid = arguments.server_pid
     else:
-        daemon = Daemon(arguments.daemon_option)
+        daemon = Daemon(arguments.daemon_option, web=bool(arguments.web_share))
         host, port, pid = "127.0.0.1", daemon.port, daemon.process.pid
     plan = plan_of(arguments, host, port)
+    if plan.web_share and arguments.target:
+        plan.web_host, plan.web_port = arguments.web_target
+    elif plan.web_share:
+        assert daemon is not None
+        plan.web_host, plan.web_port = host, daemon.web_port
     try:
         rss_before = status_kib(pid, "VmRSS") if pid else None
         result = _run_loop(run_load(plan, progress, lambda: cpu_sampler(pid)))
@@ -233,7 +243,12 @@ def table(report: dict[str, Any]) -> str:
                 if plan["rate"]
                 else f", {plan['batch']} per write"
             )
-            + (f", {plan['nonreaders']} never reading" if plan["nonreaders"] else ""),
+            + (f", {plan['nonreaders']} never reading" if plan["nonreaders"] else "")
+            + (
+                f", {plan['web_share']:.0%} on WebSockets"
+                if plan.get("web_share")
+                else ""
+            ),
         ),
         (
             "connect",

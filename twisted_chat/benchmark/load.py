@@ -70,6 +70,11 @@ class LoadPlan:
     #: Rooms the clients are spread over (1: all stay where the server
     #: puts them, as for any chat server).
     rooms: int = 1
+    #: The share of clients on the browser page's WebSocket, at
+    #: C{web_host}:C{web_port} (L{twisted_chat.benchmark.websocket}).
+    web_share: float = 0.0
+    web_host: str = ""
+    web_port: int = 0
 
 
 def room_of(client: int, rooms: int) -> int:
@@ -319,9 +324,14 @@ async def run_load(
     """
     deadline = time.monotonic() + plan.timeout
     started = time.monotonic()
-    connected = await connect_all(
-        plan.host, plan.port, plan.clients, LoadClient, deadline
-    )
+    if plan.web_share:
+        from twisted_chat.benchmark.websocket import connect_mixed
+
+        connected = await connect_mixed(plan, deadline)
+    else:
+        connected = await connect_all(
+            plan.host, plan.port, plan.clients, LoadClient, deadline
+        )
     clients = connected.clients
     phase = (
         "joining the rooms"

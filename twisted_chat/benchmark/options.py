@@ -118,6 +118,14 @@ def target(text: str) -> tuple[str, int]:
     return host, port
 
 
+def share(text: str) -> float:
+    """An argparse type: a fraction from 0 to 1."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {text}")
+    return value
+
+
 def process_id(text: str) -> int:
     """An argparse type: the id of a process that exists."""
     pid = whole(1)(text)
@@ -185,6 +193,21 @@ def build_parser() -> OneLineParser:
         "#bench-(i mod R), joined before the load starts (default 1: all "
         "stay in the room the server puts them in)",
     )
+    add(
+        "--web-share",
+        type=share,
+        default=0.0,
+        metavar="FRACTION",
+        help="put this share of the clients (0 to 1) on the browser page's "
+        "WebSocket instead of the line port; the started daemon serves it "
+        "(--web), a --target's must be named with --web-target",
+    )
+    add(
+        "--web-target",
+        metavar="HOST:PORT",
+        type=target,
+        help="where a --target serves its page (its --web endpoint)",
+    )
     add("--timeout", type=seconds, default=120.0, help="for the whole run")
     add(
         "--memory",
@@ -236,6 +259,7 @@ def _plan(arguments: argparse.Namespace) -> LoadPlan:
         duration=arguments.duration,
         memory=arguments.memory * MIB,
         rooms=arguments.rooms,
+        web_share=arguments.web_share,
     )
 
 
@@ -271,6 +295,10 @@ def _problem(arguments: argparse.Namespace, plan: LoadPlan) -> str | None:
         )
     if plan.duration and plan.rate * plan.duration >= MOST_LINES:
         return f"--rate x --duration must stay under {MOST_LINES:,} lines a sender"
+    if arguments.web_target is not None and arguments.target is None:
+        return "--web-target goes with --target (the started daemon's is known)"
+    if plan.web_share and arguments.target is not None and not arguments.web_target:
+        return "--web-share with --target needs --web-target (where its page is)"
     if arguments.target is None:
         if arguments.server_pid is not None:
             return "--server-pid goes with --target (the started daemon's is known)"
