@@ -425,3 +425,15 @@ def test_a_twin_takes_its_node_name_once_the_holder_has_gone() -> None:
     net.settle()
     assert said(bob.lines) == ["<someone> heard now"]
     del a
+
+
+def test_what_is_said_right_after_a_nick_goes_out_under_the_new_name() -> None:
+    net = Net()
+    a, _ = net.daemon("a")
+    b, _ = net.daemon("b")
+    someone, bob = member(a, net), member(b, net, "bob")
+    run_line(a, someone, "/nick ann")  # the claim is out...
+    a.say(someone, ["first"])  # ...when this is said
+    a.act(someone, "waves")
+    net.settle()
+    assert said(bob.lines) == ["<ann> first", "* ann waves"]

@@ -136,12 +136,16 @@ class MemoryBus:
             return fail(LinkDown("the memory engine is stopped"))
         engine = self.engine
         holder = engine.names.get(key)
+        won = True
         if holder is not None and holder != owner:
             node, instance, _ = holder.split("|", 2)
-            if engine.node_alive(node) == instance:
-                return succeed(False)
-        engine.names[key] = owner
-        return succeed(True)
+            won = engine.node_alive(node) != instance
+        if won:
+            engine.names[key] = owner
+        # Answered a turn later, as by a server: the claim is asynchronous.
+        answer: Deferred[bool] = Deferred()
+        engine.clock.callLater(0, answer.callback, won)
+        return answer
 
     def release(self, key: str, owner: str) -> None:
         if self.up and self.engine.names.get(key) == owner:

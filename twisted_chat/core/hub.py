@@ -71,6 +71,9 @@ class Hub(RoomsOfHub, LinkedHub):
         self._clock = clock
         #: The other daemons this one is linked with (None: not linked).
         self.peers: Peers | None = None
+        # Members whose new name is being claimed from the peers, and what
+        # they said meanwhile.
+        self._claiming: dict[Member, list[tuple[str, tuple[str, ...]]]] = {}
         self.names_in_use = NameRegistry()
         self._rooms_of: dict[Member, tuple[Room, ...]] = {}
         self._in_several: set[Member] = set()
@@ -195,6 +198,7 @@ class Hub(RoomsOfHub, LinkedHub):
             self._exit(member, room)
         self._in_several.discard(member)
         self.names_in_use.release(member)
+        self._claiming.pop(member, None)
         if self.peers is not None and not is_remote(member):
             self.peers.left(member)
 
@@ -206,6 +210,9 @@ class Hub(RoomsOfHub, LinkedHub):
 
     def say(self, member: Member, lines: Sequence[str]) -> None:
         """Relay C{lines} from C{member} to everyone else in its room."""
+        if self._claiming and member in self._claiming:
+            self._claiming[member].append(("said", tuple(lines)))
+            return
         room = self.room_of(member)
         if room is None or not lines or self.muted(member, room):
             return
@@ -222,6 +229,9 @@ class Hub(RoomsOfHub, LinkedHub):
 
     def act(self, member: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else in its room."""
+        if self._claiming and member in self._claiming:
+            self._claiming[member].append(("acted", (action,)))
+            return
         room = self.room_of(member)
         if room is None or self.muted(member, room):
             return
@@ -291,6 +301,7 @@ class Hub(RoomsOfHub, LinkedHub):
             return None
 
         def claimed(won: bool) -> None:
+            held = self._claiming.pop(member, [])
             # Asked again: while the claim was out, things may have changed.
             if member not in self._rooms_of:
                 return
@@ -301,7 +312,15 @@ class Hub(RoomsOfHub, LinkedHub):
                 self.take_name(member, new_name)
             else:
                 self.tell(member, events.Refused(refusal))
+            for kind, said in held:
+                if kind == "said":
+                    self.say(member, said)
+                else:
+                    self.act(member, said[0])
 
+        # What it says until the claim is answered waits, so that it goes
+        # out under the name it was said after, as it would unlinked.
+        self._claiming.setdefault(member, [])
         self.peers.claim(member, new_name, claimed)
         return None
 
