@@ -437,3 +437,17 @@ def test_what_is_said_right_after_a_nick_goes_out_under_the_new_name() -> None:
     a.act(someone, "waves")
     net.settle()
     assert said(bob.lines) == ["<ann> first", "* ann waves"]
+
+
+def test_a_redis_that_comes_back_empty_gets_the_accounts_back_not_the_reverse() -> None:
+    net = Net()
+    a, _ = net.daemon("a")
+    alice = member(a, net, "alice")
+    run_line(a, alice, "/register sesame-street-42")
+    net.settle()
+    net.engine.stop()
+    net.engine.tables.clear()  # restarted with no AOF nor RDB
+    net.engine.start()
+    net.settle()
+    assert a.moderation.account("alice") is not None
+    assert name_key("alice") in net.engine.tables["account"]

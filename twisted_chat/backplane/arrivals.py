@@ -79,6 +79,8 @@ class Arrivals:
             "hello": self._hello,
             "beat": lambda daemon: None,
             "moderation": self._moderation,
+            "notice": self._notice,
+            "lock": self._lock,
         }
 
     @property
@@ -260,6 +262,12 @@ class Arrivals:
             for room_name in rooms:
                 hub.remote_entered(member, room_name)
 
+    def _notice(self, daemon: _Daemon, room: str, text: str) -> None:
+        self._chat.hub.remote_notice(room, text)
+
+    def _lock(self, daemon: _Daemon, room: str, locked: bool) -> None:
+        self._chat.hub.remote_lock(room, locked)
+
     def _hello(self, daemon: _Daemon) -> None:
         # Someone (re)joined: it must learn who is here.
         self._chat.announce()
@@ -282,7 +290,14 @@ class Arrivals:
         except (wire.WireError, ValueError, TypeError) as error:
             self._bad(f"the shared accounts and bans: {error}")
             kept = None
-        if kept is not None:
+        if kept is not None and _empty(kept) and not _empty(hub.moderation.kept()):
+            # Redis came back with nothing (no AOF or RDB, a flush): what is
+            # known here goes back in, rather than every account and ban
+            # being forgotten.
+            log.warn("the shared accounts and bans are gone from redis; restoring ours")
+            for record in _records(hub.moderation.kept()):
+                chat.save_record(wire.record_kind(record), record)
+        elif kept is not None:
             hub.moderation.replace(kept)
         store = hub.keeper.store
         topics: dict[str, tuple[str, str]] = {}
@@ -296,18 +311,24 @@ class Arrivals:
             room = hub.room(name, create=True)
             if room is not None:
                 room.topic = topic
-        replace = getattr(store, "replace_history", None)
         replace_topics = getattr(store, "replace_topics", None)
         if replace_topics is not None:
             replace_topics(topics)
-        for key, raw_entries in snapshot.history.items() if history else ():
+        if history:
+            self.load_history(snapshot)
+        chat.linked()
+
+    def load_history(self, snapshot: Snapshot) -> None:
+        """Each room's history is the shared one in C{snapshot} now."""
+        hub = self._chat.hub
+        replace = getattr(hub.keeper.store, "replace_history", None)
+        for key, raw_entries in snapshot.history.items():
             entries = list(_entries(raw_entries, self._bad))
             if replace is not None:
                 replace(key, entries)
             room = hub.room(key)
             if room is not None:
                 hub.keeper.reload(room, entries, hub.rooms)
-        chat.linked()
 
 
 def _entries(raw_entries: list[bytes], bad: Callable[[str], None]) -> Any:
@@ -333,3 +354,11 @@ def _moderation(snapshot: Snapshot) -> KeptModeration:
     grants: list[Grant] = found["grant"]
     restrictions: list[Restriction] = found["restriction"]
     return KeptModeration(accounts, grants, restrictions)
+
+
+def _empty(kept: KeptModeration) -> bool:
+    return not (kept.accounts or kept.grants or kept.restrictions)
+
+
+def _records(kept: KeptModeration) -> list[Account | Grant | Restriction]:
+    return [*kept.accounts, *kept.grants, *kept.restrictions]

@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 
 from twisted_chat.backplane import wire
 from twisted_chat.backplane.arrivals import Arrivals
-from twisted_chat.backplane.bus import Bus
+from twisted_chat.backplane.bus import Bus, Snapshot
 from twisted_chat.backplane.guests import GuestNumbers
 from twisted_chat.backplane.outbox import Outbox
 from twisted_chat.core import events
@@ -54,7 +54,7 @@ LINK_DOWN = (
 )
 LINK_BACK = "The link to the other servers is back."
 LINK_LOST = (
-    "The link to the other servers was down over {seconds} s: {lines} lines "
+    "The link to the other servers was down over {seconds} s: {lines} "
     "said here since then did not reach them."
 )
 
@@ -124,7 +124,9 @@ class LinkedChat:
     def start(self) -> None:
         """Beat, and watch the other daemons' beats."""
         self._started = self.clock.seconds()
-        self._beat.start(min(TICK_SECONDS, self.claim_expiry * BEAT_SHARE), now=False)
+        # A tenth of the expiry at most: beats and silences are seen on
+        # this grid, and it must stay fine beside the expiry.
+        self._beat.start(min(TICK_SECONDS, self.claim_expiry / 10), now=False)
         if self.bus.up:
             self._state(True)
 
@@ -260,6 +262,12 @@ class LinkedChat:
     def rename_to_guest(self, target: RemoteMember, told: str) -> None:
         self._op("guest", target.node, target.ident, told)
 
+    def announced(self, room: Room, text: str) -> None:
+        self._op("notice", room.name, text)
+
+    def topic_lock_set(self, room: Room) -> None:
+        self._op("lock", room.name, room.topic_locked)
+
     # Shared records (the store's writes, when linked)
 
     def save_record(self, change: str, record: Account | Grant | Restriction) -> None:
@@ -299,7 +307,10 @@ class LinkedChat:
     def _dropped(self, lines: int) -> None:
         self._recorded_here.clear()
         self.hub.notice_everyone(
-            LINK_LOST.format(seconds=int(self.replay_seconds), lines=lines)
+            LINK_LOST.format(
+                seconds=int(self.replay_seconds),
+                lines=f"{lines} line" if lines == 1 else f"{lines} lines",
+            )
         )
 
     # The link's state
@@ -346,8 +357,21 @@ class LinkedChat:
         first = not self._loaded
         self._loaded = True
         snapshot = self.bus.snapshot(self.hub.history_cap)
-        snapshot.addCallback(self.arrivals.load, first)
+        snapshot.addCallback(self._took_snapshot, first)
         snapshot.addErrback(self._not_loaded)
+
+    def _took_snapshot(self, snapshot: Snapshot, first: bool) -> None:
+        self.arrivals.load(snapshot, first)
+        if not first:
+            # What was said while apart is in the snapshot, in the one
+            # order, once the stream is read as far: history again then.
+            caught = self.bus.caught_up()
+            caught.addCallback(lambda _: self._reload_history(snapshot))
+
+    def _reload_history(self, snapshot: Snapshot) -> None:
+        # Lines of ours still to come back are recorded when they do.
+        self._recorded_here.clear()
+        self.arrivals.load_history(snapshot)
 
     def _not_loaded(self, failure: Failure) -> None:
         log.error(
@@ -384,7 +408,6 @@ class LinkedChat:
         def claimed(won: bool) -> None:
             if not won and member in hub and member.name == name:
                 hub.rename_to_guest(member)
-                hub.name_freed(name)
                 hub.tell(
                     member,
                     events.Notice(

@@ -95,5 +95,11 @@ class Bus(Protocol):
     def snapshot(self, history_cap: int) -> Deferred[Snapshot]:
         """Everything shared: each room's last C{history_cap} entries, tables."""
 
+    def caught_up(self) -> Deferred[None]:
+        """
+        Fires once every message published before the last L{snapshot} was
+        taken has been given to the listener (at once, between two messages).
+        """
+
     def close(self) -> Deferred[None]:
         """Stop; fires once closed."""

@@ -59,6 +59,8 @@ class RespConnection(Protocol):
         self._on_message = on_message
         self._on_pause = on_pause
         self._broken = False
+        #: Why it is being closed has been logged already.
+        self.said_why = False
         self.write_paused = False
         #: Fires with None once the connection is lost.
         self.lost: Deferred[None] = Deferred()
@@ -90,6 +92,7 @@ class RespConnection(Protocol):
         if self._broken:
             return
         self._broken = True
+        self.said_why = True
         log.error(
             "redis at {address}: {problem}; closing the connection",
             address=self.name,

@@ -121,6 +121,7 @@ class _Line:
             self.link._problem(f"the handshake was refused: {failure.value}")
         else:
             self.link._problem(f"the handshake failed: {failure.getErrorMessage()}")
+        self._proto.said_why = True
         self._proto.abort()
 
     def _handshaken(self, proto: RespConnection) -> None:
@@ -171,10 +172,10 @@ class _Line:
         self._cancel_timer()
         if self.link.clock.seconds() - self._since >= self.link.reset_after:
             self._failures = 0
+        reason = proto.lost_reason
+        why = reason.getErrorMessage() if reason is not None else "closed"
         if self.ready is proto:
             self.ready = None
-            reason = proto.lost_reason
-            why = reason.getErrorMessage() if reason is not None else "closed"
             if not self._stopped:
                 log.warn(
                     "redis at {address}: connection lost ({why})",
@@ -182,6 +183,11 @@ class _Line:
                     why=why,
                 )
             self.link._changed()
+        elif not self._stopped and not proto.said_why:
+            # Lost before the handshake was answered, and not by us after
+            # saying why: a TLS certificate that cannot be verified, a
+            # server that closes at once. Said once, like a refusal.
+            self.link._problem(f"the connection was lost during the handshake ({why})")
         if not self._stopped:
             self._back_off()
 

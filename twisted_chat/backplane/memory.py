@@ -79,6 +79,8 @@ class MemoryBus:
         self.position: int | None = None
         self._reading = False
         self._callbacks: list[Callable[[bool], None]] = []
+        self._snapshot_at = 0
+        self._catching_up: list[Deferred[None]] = []
 
     def set_up(self, up: bool) -> None:
         if up != self.up:
@@ -100,6 +102,23 @@ class MemoryBus:
             self.position += 1
             if self.handler is not None:
                 self.handler(payload)
+            self._check_caught_up()
+
+    def _check_caught_up(self) -> None:
+        if (
+            self._catching_up
+            and self.position is not None
+            and self.position >= self._snapshot_at
+        ):
+            waiting, self._catching_up = self._catching_up, []
+            for caught in waiting:
+                caught.callback(None)
+
+    def caught_up(self) -> Deferred[None]:
+        caught: Deferred[None] = Deferred()
+        self._catching_up.append(caught)
+        self._check_caught_up()
+        return caught
 
     def on_state(self, callback: Callable[[bool], None]) -> None:
         self._callbacks.append(callback)
@@ -192,6 +211,7 @@ class MemoryBus:
         tables = {name: dict(table) for name, table in engine.tables.items()}
         if self.position is None:
             self.position = len(engine.stream)
+        self._snapshot_at = len(engine.stream)
         return succeed(Snapshot(history, tables))
 
     def close(self) -> Deferred[None]:

@@ -131,6 +131,14 @@ def _pairs(flat: Reply) -> dict[str, bytes]:
     return found
 
 
+def _stream_id(ident: bytes | None) -> tuple[int, int]:
+    """A stream entry's id, as a pair that sorts as Redis sorts them."""
+    if ident is None:
+        return (-1, -1)
+    milliseconds, _, sequence = ident.partition(b"-")
+    return (int(milliseconds), int(sequence or b"0"))
+
+
 def _integer(reply: Reply) -> int:
     if not isinstance(reply, int):
         raise ValueError(f"a number was wanted, not {reply!r}")
@@ -156,6 +164,8 @@ class RedisBus:
         self.stream_length = stream_length
         self._handler: Callable[[bytes], None] | None = None
         self._position: bytes | None = None
+        self._snapshot_at: tuple[int, int] = (0, 0)
+        self._catching_up: list[Deferred[None]] = []
         self._reading = False
         self._closed = False
         link.on_state(self._changed)
@@ -214,6 +224,19 @@ class RedisBus:
                 self._handler(fields[1])
             except Exception:
                 log.failure("a message from the link could not be taken")
+        self._check_caught_up()
+
+    def _check_caught_up(self) -> None:
+        if self._catching_up and _stream_id(self._position) >= self._snapshot_at:
+            waiting, self._catching_up = self._catching_up, []
+            for caught in waiting:
+                caught.callback(None)
+
+    def caught_up(self) -> Deferred[None]:
+        caught: Deferred[None] = Deferred()
+        self._catching_up.append(caught)
+        self._check_caught_up()
+        return caught
 
     def _not_taken(self, failure: Failure) -> None:
         self._reading = False
@@ -308,6 +331,8 @@ class RedisBus:
         if not isinstance(reply, list) or len(reply) != 2 + len(TABLES):
             raise ValueError("the snapshot script answered something else")
         position = reply[0]
+        if isinstance(position, bytes):
+            self._snapshot_at = _stream_id(position)
         if self._position is None and isinstance(position, bytes):
             self._position = position
             self._read()

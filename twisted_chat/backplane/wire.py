@@ -42,6 +42,8 @@ OPS: dict[str, str] = {
     "hello": "",  # a daemon (re)joined: everyone sends their roster
     "beat": "",  # still here
     "moderation": "sj",  # what changed ("account", "-grant", ...), the record
+    "notice": "ss",  # room, a server notice put there (a ban, a kick, a lock)
+    "lock": "sb",  # room, whether its topic is locked now
 }
 
 #: A roster entry: id, name, account, address, rooms (last entered last).

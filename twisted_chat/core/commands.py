@@ -135,7 +135,11 @@ def _topic(member: Member, hub: Hub, arguments: str) -> None:
             return
         room.topic_locked = arguments == "--lock"
         state = "locked" if room.topic_locked else "unlocked"
-        hub.turn.to_room(room, events.Notice(f"{member.name} {state} the topic"))
+        notice = f"{member.name} {state} the topic"
+        hub.turn.to_room(room, events.Notice(notice))
+        if hub.peers is not None:
+            hub.peers.topic_lock_set(room)
+            hub.peers.announced(room, notice)
         moderation_commands.audit(member, state, "the topic", room.key)
         return
     if arguments and hub.muted(member, room):

@@ -178,14 +178,16 @@ class Hub(RoomsOfHub, LinkedHub):
         self.turn.flush()
         name = self.names_in_use.claim_guest(member, self._registered)
         self._rooms_of[member] = ()
-        if self.peers is not None:
-            self.peers.arrived(member)
-            self._claim_guest_name(member)
         self.turn.to_member(
             member, events.Welcome(self.server_name, name, len(self.names_in_use))
         )
         for line in self._motd:
             self.turn.to_member(member, events.Notice(line))
+        # After the greeting (what peers tell a newcomer comes after it),
+        # before the room (the other daemons hear "arrive" before "enter").
+        if self.peers is not None:
+            self.peers.arrived(member)
+            self._claim_guest_name(member)
         self._enter(member, self.default_room)
 
     def disconnect(self, member: Member) -> None:

@@ -17,7 +17,6 @@ from twisted_chat.core.peers import Peers, RemoteMember, is_remote
 from twisted_chat.core.registry import NameRegistry
 from twisted_chat.core.room import Member, Room, room_name
 from twisted_chat.core.turn import Turn
-from twisted_chat.names import name_key
 
 
 class LinkedHub:
@@ -77,17 +76,6 @@ class LinkedHub:
             return
         self._rooms_of[member] = ()
         self.names_in_use.take_if_free(member, member.name)
-
-    def name_freed(self, name: str) -> None:
-        """
-        A local member gave up C{name} to someone elsewhere (their claims
-        crossed while the daemons were apart): that one holds it here now.
-        """
-        key = name_key(name)
-        for member in self.remote_members:
-            if name_key(member.name) == key:
-                self.names_in_use.take_if_free(member, member.name)
-                return
 
     def remote_left(self, member: RemoteMember) -> None:
         """C{member} is gone (announced in its rooms)."""
@@ -162,6 +150,19 @@ class LinkedHub:
         self.turn.to_room(room, events.TopicSet(name, room.topic))
         if self.keeper.store is not None:
             self.keeper.store.save_topic(room.key, room.name, room.topic or None)
+
+    def remote_notice(self, room_name_: str, text: str) -> None:
+        """A server notice put in the room C{room_name_} elsewhere."""
+        wanted = room_name(room_name_)
+        room = self.room(wanted) if wanted is not None else None
+        if room is not None:
+            self.turn.to_room(room, events.Notice(text))
+
+    def remote_lock(self, room_name_: str, locked: bool) -> None:
+        """The topic of C{room_name_} was locked (or unlocked) elsewhere."""
+        room = self._linked_room(room_name_)
+        if room is not None:
+            room.topic_locked = locked
 
     def remote_whisper(self, sender: str, target: Member, text: str) -> None:
         """C{sender}, elsewhere, sends C{text} privately to C{target}, here."""

@@ -127,6 +127,14 @@ class Moderation:
         for restriction in kept.restrictions:
             self._put(restriction)
 
+    def kept(self) -> KeptModeration:
+        """Everything held now (restrictions past their end included)."""
+        return KeptModeration(
+            list(self.accounts.values()),
+            [grant for grants in self._grants.values() for grant in grants.values()],
+            list(self._restrictions.values()),
+        )
+
     def apply(self, change: str, record: Account | Grant | Restriction) -> None:
         """
         A change made elsewhere (another daemon), kept in memory only: its

@@ -45,6 +45,8 @@ def audit(actor: Member, action: str, whom: str, scope: str) -> None:
 def _announce(hub: Hub, rooms: list[Room], text: str) -> None:
     for room in rooms:
         hub.turn.to_room(room, events.Notice(text))
+        if hub.peers is not None:
+            hub.peers.announced(room, text)
 
 
 def may_act_on(

@@ -132,5 +132,11 @@ class Peers(Protocol):
         C{room}, telling it C{told} first.
         """
 
+    def announced(self, room: Room, text: str) -> None:
+        """A server notice was put in C{room} here (a ban, a kick, a lock)."""
+
+    def topic_lock_set(self, room: Room) -> None:
+        """C{room}'s topic was locked or unlocked here (C{room.topic_locked})."""
+
     def rename_to_guest(self, target: RemoteMember, told: str) -> None:
         """Have C{target}'s daemon give it a guest name, telling it C{told}."""

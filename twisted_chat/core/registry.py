@@ -23,6 +23,10 @@ class NameRegistry:
 
     def __init__(self) -> None:
         self._by_key: dict[str, Member] = {}
+        #: Members called by a name someone else holds here (a remote
+        #: member whose claim lost a race while the daemons were apart),
+        #: by name key: the first takes the name when its holder lets go.
+        self._shadowed: dict[str, list[Member]] = {}
         self._guest_numbers = count(1)
         #: Where guest numbers come from: counted here, unless linked
         #: daemons share a counter (their guests must not collide).
@@ -78,14 +82,25 @@ class NameRegistry:
         daemons were apart: its own daemon renames it soon).
         """
         member.name = name
-        holder = self._by_key.get(name_key(name))
+        key = name_key(name)
+        holder = self._by_key.get(key)
         if holder is not None and holder is not member:
+            self._shadowed.setdefault(key, []).append(member)
             return False
-        self._by_key[name_key(name)] = member
+        self._by_key[key] = member
         return True
 
     def release(self, member: Member) -> None:
-        """C{member}'s name is free again."""
+        """C{member}'s name is free again (for one shadowed under it, if any)."""
         key = name_key(member.name) if member.name else None
-        if key is not None and self._by_key.get(key) is member:
+        if key is None:
+            return
+        shadowed = self._shadowed.get(key, [])
+        if member in shadowed:
+            shadowed.remove(member)
+        if self._by_key.get(key) is member:
             del self._by_key[key]
+            if shadowed:
+                self._by_key[key] = shadowed.pop(0)
+        if not shadowed:
+            self._shadowed.pop(key, None)

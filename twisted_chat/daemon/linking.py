@@ -35,6 +35,9 @@ MAX_REPLY_BYTES = 256 * 1024 * 1024
 STOP_SECONDS = 2.0
 #: The read throttle's key for what waits to go to Redis.
 BACKLOG = "redis link"
+#: The longest wait between two tries to reach Redis: the link is back
+#: within this of Redis, well inside the replay window (10 s).
+RECONNECT_MAX_SECONDS = 2.0
 
 
 class Linking:
@@ -91,7 +94,12 @@ def linking_from(
     except OSError:
         # Not reachable now: the link says so (one line) and keeps trying.
         pass
-    link = RedisLink(reactor, address, max_reply_bytes=MAX_REPLY_BYTES)
+    link = RedisLink(
+        reactor,
+        address,
+        max_reply_bytes=MAX_REPLY_BYTES,
+        max_delay=RECONNECT_MAX_SECONDS,
+    )
     bus = RedisBus(link, PREFIX)
     chat = LinkedChat(hub, bus, node, reactor, expiry, instance=instance)
     store.forward = chat.save_record
