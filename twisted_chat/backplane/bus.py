@@ -103,3 +103,32 @@ class Bus(Protocol):
 
     def close(self) -> Deferred[None]:
         """Stop; fires once closed."""
+
+
+class CatchingUp:
+    """
+    What L{Bus.caught_up} gives out, for both buses: Deferreds that fire,
+    in order, the first time the reader is seen past the snapshot.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[Deferred[None]] = []
+
+    def wait(self, passed: bool) -> Deferred[None]:
+        """A Deferred for the next time L{check} is told C{True} (now if C{passed})."""
+        caught: Deferred[None] = Deferred()
+        self._waiting.append(caught)
+        self.check(passed)
+        return caught
+
+    def check(self, passed: bool) -> None:
+        """The reader is past the snapshot (C{passed}) or not yet."""
+        if passed and self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for caught in waiting:
+                caught.callback(None)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether anyone waits."""
+        return bool(self._waiting)

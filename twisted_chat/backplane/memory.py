@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from twisted_chat.backplane.bus import HistoryAppend, Snapshot
+from twisted_chat.backplane.bus import CatchingUp, HistoryAppend, Snapshot
 from twisted_chat.backplane.connection import LinkDown
 
 
@@ -80,7 +80,7 @@ class MemoryBus:
         self._reading = False
         self._callbacks: list[Callable[[bool], None]] = []
         self._snapshot_at = 0
-        self._catching_up: list[Deferred[None]] = []
+        self._catching_up = CatchingUp()
 
     def set_up(self, up: bool) -> None:
         if up != self.up:
@@ -105,20 +105,14 @@ class MemoryBus:
             self._check_caught_up()
 
     def _check_caught_up(self) -> None:
-        if (
-            self._catching_up
-            and self.position is not None
-            and self.position >= self._snapshot_at
-        ):
-            waiting, self._catching_up = self._catching_up, []
-            for caught in waiting:
-                caught.callback(None)
+        self._catching_up.check(
+            self.position is not None and self.position >= self._snapshot_at
+        )
 
     def caught_up(self) -> Deferred[None]:
-        caught: Deferred[None] = Deferred()
-        self._catching_up.append(caught)
-        self._check_caught_up()
-        return caught
+        return self._catching_up.wait(
+            self.position is not None and self.position >= self._snapshot_at
+        )
 
     def on_state(self, callback: Callable[[bool], None]) -> None:
         self._callbacks.append(callback)

@@ -26,7 +26,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twisted_chat.backplane.bus import HistoryAppend, Snapshot
+from twisted_chat.backplane.bus import CatchingUp, HistoryAppend, Snapshot
 from twisted_chat.backplane.connection import LinkDown
 from twisted_chat.backplane.link import RedisLink
 from twisted_chat.backplane.resp import Arg, Reply
@@ -165,7 +165,7 @@ class RedisBus:
         self._handler: Callable[[bytes], None] | None = None
         self._position: bytes | None = None
         self._snapshot_at: tuple[int, int] = (0, 0)
-        self._catching_up: list[Deferred[None]] = []
+        self._catching_up = CatchingUp()
         self._reading = False
         self._closed = False
         link.on_state(self._changed)
@@ -226,17 +226,15 @@ class RedisBus:
                 log.failure("a message from the link could not be taken")
         self._check_caught_up()
 
+    def _passed(self) -> bool:
+        return _stream_id(self._position) >= self._snapshot_at
+
     def _check_caught_up(self) -> None:
-        if self._catching_up and _stream_id(self._position) >= self._snapshot_at:
-            waiting, self._catching_up = self._catching_up, []
-            for caught in waiting:
-                caught.callback(None)
+        if self._catching_up.waiting:
+            self._catching_up.check(self._passed())
 
     def caught_up(self) -> Deferred[None]:
-        caught: Deferred[None] = Deferred()
-        self._catching_up.append(caught)
-        self._check_caught_up()
-        return caught
+        return self._catching_up.wait(self._passed())
 
     def _not_taken(self, failure: Failure) -> None:
         self._reading = False
