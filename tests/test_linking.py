@@ -451,3 +451,20 @@ def test_a_redis_that_comes_back_empty_gets_the_accounts_back_not_the_reverse() 
     net.settle()
     assert a.moderation.account("alice") is not None
     assert name_key("alice") in net.engine.tables["account"]
+
+
+def test_an_account_registered_during_a_long_outage_reaches_the_others() -> None:
+    net = Net()
+    a, _ = net.daemon("a")
+    b, _ = net.daemon("b")
+    mona = member(a, net, "mona")
+    net.engine.stop()
+    net.settle()
+    run_line(a, mona, "/register monapass123")
+    net.wait(12)  # past the replay window: the waiting messages are dropped
+    net.engine.buses.reverse()  # b back first: its snapshot misses mona
+    net.engine.start()
+    net.settle()
+    assert b.moderation.account("mona") is not None
+    other = member(b, net)
+    assert b.rename(other, "mona") is not None

@@ -103,6 +103,7 @@ class LinkedChat:
         self._recorded_here: set[int] = set()
         self._turn_recorded_here = False
         self._unsaved: dict[tuple[str, str], bytes | None] = {}
+        self._untold: dict[tuple[str, str], tuple[str, list[Any]]] = {}
         self._told_down = False
         self._ever_up = False
         self._started = 0.0
@@ -277,6 +278,11 @@ class LinkedChat:
         kept = None if change.startswith("-") else json.dumps(fields).encode()
         self.save_table(kind, wire.record_key(record), kept)
         self._op("moderation", change, fields)
+        if not self.up:
+            # Told again when the link is back: the message may not outlive
+            # a long outage, and an account the others never heard of could
+            # be registered again there.
+            self._untold[kind, wire.record_key(record)] = (change, fields)
 
     def save_table(self, table: str, key: str, value: bytes | None) -> None:
         if self.up:
@@ -306,6 +312,8 @@ class LinkedChat:
 
     def _dropped(self, lines: int) -> None:
         self._recorded_here.clear()
+        if not lines:
+            return  # nobody said anything: nothing to tell
         self.hub.notice_everyone(
             LINK_LOST.format(
                 seconds=int(self.replay_seconds),
@@ -349,6 +357,9 @@ class LinkedChat:
         unsaved, self._unsaved = self._unsaved, {}
         for (table, key), value in unsaved.items():
             self.bus.save(table, key, value)
+        untold, self._untold = self._untold, {}
+        for change, fields in untold.values():
+            self._op("moderation", change, fields)
         # What waited goes first: the bus takes commands in order, so the
         # snapshot holds it, and every daemon's history has it in one place.
         self.outbox.opened()

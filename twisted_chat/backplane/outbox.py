@@ -182,9 +182,9 @@ class Outbox:
         self._overflowed = True
         self.lines_dropped += lines
         log.warn(
-            "the link has been down over {seconds} s: {lines} lines dropped",
+            "the link has been down over {seconds:g} s: {lines} dropped",
             seconds=self.replay_seconds,
-            lines=lines,
+            lines=f"{lines} line" if lines == 1 else f"{lines} lines",
         )
         self.on_dropped(lines)
         self.on_backlog(0, True)
