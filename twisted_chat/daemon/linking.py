@@ -8,7 +8,6 @@ L{LinkedChat}; L{Linking} starts and stops them with the daemon.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,12 @@ from twisted_chat.backplane.address import parse_redis_url
 from twisted_chat.backplane.bridge import LinkedChat
 from twisted_chat.backplane.link import RedisLink
 from twisted_chat.backplane.redis import RedisBus
-from twisted_chat.backplane.startup import NodeTaken, claim_node
+from twisted_chat.backplane.startup import (
+    NodeTaken,
+    RedisRefused,
+    claim_node,
+    instance_token,
+)
 from twisted_chat.backplane.store import SharedStore
 from twisted_chat.core.hub import Hub
 from twisted_chat.session.services import Services
@@ -86,10 +90,10 @@ def linking_from(
     address = parse_redis_url(settings["redis"])
     node = settings["node-name"]
     expiry = settings["claim-expiry"]
-    instance = uuid.uuid4().hex
+    instance = instance_token()
     try:
         claim_node(address, PREFIX, node, instance, expiry)
-    except NodeTaken as error:
+    except (NodeTaken, RedisRefused) as error:
         raise SystemExit(f"twistd chat: {error}") from None
     except OSError:
         # Not reachable now: the link says so (one line) and keeps trying.
