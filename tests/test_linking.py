@@ -468,3 +468,14 @@ def test_an_account_registered_during_a_long_outage_reaches_the_others() -> None
     assert b.moderation.account("mona") is not None
     other = member(b, net)
     assert b.rename(other, "mona") is not None
+
+
+def test_a_command_right_after_a_nick_sees_the_new_name() -> None:
+    net = Net()
+    a, _ = net.daemon("a")
+    someone = member(a, net)
+    run_line(a, someone, "/nick zoe")  # the claim is out...
+    run_line(a, someone, "/register zoepassword1")  # ...when this is typed
+    net.settle()
+    assert a.moderation.account("zoe") is not None
+    assert "*** You are now known as zoe" in someone.lines

@@ -318,6 +318,8 @@ _EVERY_COMMAND = {**COMMANDS, **ACCOUNT_COMMANDS, **OPERATOR_COMMANDS}
 
 def run_command(member: Member, hub: Hub, word: str, arguments: str) -> None:
     """Run the command C{word}; an unknown one gets a one-line refusal."""
+    if hub.hold(member, lambda: run_command(member, hub, word, arguments)):
+        return
     command = _EVERY_COMMAND.get(word)
     if command is None:
         hub.tell(member, events.UnknownCommand(word))

@@ -73,7 +73,7 @@ class Hub(RoomsOfHub, LinkedHub):
         self.peers: Peers | None = None
         # Members whose new name is being claimed from the peers, and what
         # they said meanwhile.
-        self._claiming: dict[Member, list[tuple[str, tuple[str, ...]]]] = {}
+        self._claiming: dict[Member, list[Callable[[], None]]] = {}
         self.names_in_use = NameRegistry()
         self._rooms_of: dict[Member, tuple[Room, ...]] = {}
         self._in_several: set[Member] = set()
@@ -213,7 +213,8 @@ class Hub(RoomsOfHub, LinkedHub):
     def say(self, member: Member, lines: Sequence[str]) -> None:
         """Relay C{lines} from C{member} to everyone else in its room."""
         if self._claiming and member in self._claiming:
-            self._claiming[member].append(("said", tuple(lines)))
+            texts = tuple(lines)
+            self._claiming[member].append(lambda: self.say(member, texts))
             return
         room = self.room_of(member)
         if room is None or not lines or self.muted(member, room):
@@ -232,7 +233,7 @@ class Hub(RoomsOfHub, LinkedHub):
     def act(self, member: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else in its room."""
         if self._claiming and member in self._claiming:
-            self._claiming[member].append(("acted", (action,)))
+            self._claiming[member].append(lambda: self.act(member, action))
             return
         room = self.room_of(member)
         if room is None or self.muted(member, room):
@@ -244,6 +245,18 @@ class Hub(RoomsOfHub, LinkedHub):
             if peers.orders_history:
                 return
         self.keeper.record(room, "acted", member.name, (action,), self._rooms.values())
+
+    def hold(self, member: Member, action: Callable[[], None]) -> bool:
+        """
+        While C{member}'s new name is being claimed, keep C{action} (a
+        command it typed) for after the answer, and say so; a command typed
+        after /nick then sees the name it was typed after, as unlinked.
+        """
+        held = self._claiming.get(member) if self._claiming else None
+        if held is None:
+            return False
+        held.append(action)
+        return True
 
     def muted(self, member: Member, room: Room) -> bool:
         """Whether C{member} is muted in C{room}; if so, it is told."""
@@ -314,14 +327,11 @@ class Hub(RoomsOfHub, LinkedHub):
                 self.take_name(member, new_name)
             else:
                 self.tell(member, events.Refused(refusal))
-            for kind, said in held:
-                if kind == "said":
-                    self.say(member, said)
-                else:
-                    self.act(member, said[0])
+            for action in held:
+                action()
 
-        # What it says until the claim is answered waits, so that it goes
-        # out under the name it was said after, as it would unlinked.
+        # What it says and does until the claim is answered waits, so that
+        # it goes out under the name it was said after, as it would unlinked.
         self._claiming.setdefault(member, [])
         self.peers.claim(member, new_name, claimed)
         return None
