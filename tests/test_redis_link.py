@@ -146,7 +146,7 @@ def test_a_wrong_password_logs_one_line_and_retries_only_with_back_off(
     shown = f"redis://:***@127.0.0.1:{server.port}/0"
     assert probe.logs() == [
         f"redis at {shown}: the handshake was refused: WRONGPASS invalid "
-        "username-password pair or user is disabled.; retrying with back-off"
+        "username-password pair or user is disabled; retrying with back-off"
     ]
 
 

@@ -164,6 +164,22 @@ def test_without_the_tls_extra_plain_chat_works_and_tls_says_what_to_install(
     assert served.stderr.splitlines() == [
         f"twistd chat: invalid --port 'ssl:0': {install}"
     ]
+    linked = run_command(
+        [
+            bin_command("twistd"),
+            "-n",
+            "--pidfile=",
+            "chat",
+            "--redis",
+            "rediss://:secret@127.0.0.1:1",
+        ],
+        cwd=tmp_path,
+        env=without_pyopenssl,
+    )
+    assert linked.returncode == 1
+    assert linked.stderr.splitlines() == [
+        f"twistd chat: --redis rediss://:***@127.0.0.1:1/0: {install}"
+    ]
     joined = run_command(
         client_command("127.0.0.1", daemon.port, "--tls"), env=without_pyopenssl
     )

@@ -46,7 +46,7 @@ BEAT_SHARE = 0.2
 #: ...and a daemon not heard for this share of it is gone: its people are
 #: shown as gone, and its heartbeat key (which frees their names) expires,
 #: within the expiry of its last beat.
-SILENT_SHARE = 0.8
+SILENT_SHARE = 0.7
 
 LINK_DOWN = (
     "The link to the other servers is down: chat here goes on, and what is "
@@ -467,8 +467,8 @@ class LinkedChat:
                 # Not there at start-up: said once it is clearly not coming
                 # at once, not to everyone who connects in the first moment.
                 self._say_down()
-        # Beats come every fifth of the expiry: four missed, it is gone, so
-        # its people are shown as gone within the expiry of its last beat.
+        # Beats come every fifth of the expiry: three and a half missed, it
+        # is gone, so its people are shown as gone well within the expiry.
         self.arrivals.forget_silent(now - self.claim_expiry * SILENT_SHARE)
 
     def _still_ours(self, ours: bool) -> None:

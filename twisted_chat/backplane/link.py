@@ -338,7 +338,7 @@ class RedisLink:
             log.error(
                 "redis at {address}: {problem}; retrying with back-off",
                 address=str(self.address),
-                problem=problem,
+                problem=problem.rstrip("."),
             )
 
     def _pause(self, paused: bool) -> None:

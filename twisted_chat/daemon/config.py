@@ -91,9 +91,14 @@ def _metrics_endpoint(value: str) -> str:
 
 def _redis_url(value: str) -> str:
     try:
-        parse_redis_url(value)
+        address = parse_redis_url(value)
     except RedisURLError as error:
         raise ValueError(f"--redis: {error}") from None
+    if address.tls:
+        try:
+            import OpenSSL  # noqa: F401  (Twisted's TLS client needs it)
+        except ImportError:
+            raise ValueError(f"--redis {address}: {TLS_MISSING}") from None
     return value
 
 
