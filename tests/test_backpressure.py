@@ -112,3 +112,17 @@ def test_a_slow_reader_that_keeps_draining_holds_the_room_and_is_never_stuck() -
     assert not throttle.paused
     throttle.queued(0, 6000, moved=True)  # and drains again: it counts again
     assert throttle.paused and throttle.queued_bytes == 6000
+
+
+def test_a_key_that_never_sticks_holds_the_room_however_long_it_waits() -> None:
+    """The link to Redis: what waits for it is the daemon's own memory."""
+    throttle, clock, readers = make(4)
+    throttle.never_stuck.add("link")
+    throttle.queued("link", 5000)
+    clock.advance(10 * STUCK_SECONDS)
+    assert throttle.paused and all(r.paused for r in readers)
+    throttle.queued(0, 5000)  # a client that never reads still sticks
+    clock.advance(STUCK_SECONDS)
+    assert throttle.paused and throttle.queued_bytes == 5000
+    throttle.queued("link", 0, moved=True)
+    assert not throttle.paused

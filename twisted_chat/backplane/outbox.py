@@ -100,7 +100,7 @@ class Outbox:
             self.drop()
             return False
         self.pump()
-        self.on_backlog(self._bytes, False)
+        self._backlog(False)
         return True
 
     def opened(self) -> None:
@@ -110,12 +110,20 @@ class Outbox:
         self._overflowed = False
         self.open = True
         self.pump()
+        self._backlog(True)
 
     def closed(self) -> None:
         """The bus went down: what was out may not have arrived."""
         self._generation += 1
         self._sent = 0
         self.open = False
+        self._backlog(True)
+
+    def _backlog(self, moved: bool) -> None:
+        # Only while open does what waits hold the senders back: while the
+        # bus is down chat here goes on, and the replay window and
+        # MAX_WAITING bound what waits.
+        self.on_backlog(self._bytes if self.open else 0, moved)
 
     def expire(self) -> None:
         """While closed: drop everything once the oldest is too old."""
@@ -155,7 +163,7 @@ class Outbox:
         self.published += 1
         self.lines_published += message.lines
         self.pump()
-        self.on_backlog(self._bytes, True)
+        self._backlog(True)
 
     def _refused(self, generation: int, failure: Failure) -> None:
         if generation != self._generation or failure.check(LinkDown):
@@ -171,7 +179,7 @@ class Outbox:
             self._bytes -= len(message.payload)
             self.lines_dropped += message.lines
         self.pump()
-        self.on_backlog(self._bytes, True)
+        self._backlog(True)
 
     def drop(self) -> None:
         """Drop every waiting message, and whatever comes until reopened."""
@@ -187,4 +195,4 @@ class Outbox:
             lines=f"{lines} line" if lines == 1 else f"{lines} lines",
         )
         self.on_dropped(lines)
-        self.on_backlog(0, True)
+        self._backlog(True)

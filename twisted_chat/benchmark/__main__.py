@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import resource
 import shutil
@@ -29,21 +28,13 @@ from twisted_chat.benchmark.analysis import analyse
 from twisted_chat.benchmark.connect import where
 from twisted_chat.benchmark.errors import BenchmarkError, describe, one_line
 from twisted_chat.benchmark.load import CpuSample, LoadResult, run_load
+from twisted_chat.benchmark.nodes import given_nodes, start_nodes, table_rows
 from twisted_chat.benchmark.options import DAEMON_OPTIONS, parse_arguments, plan_of
+from twisted_chat.benchmark.proc import cpu_seconds, status_kib
 
 
 def progress(message: str) -> None:
     print(f"[benchmark] {message}", file=sys.stderr, flush=True)
-
-
-def status_kib(pid: int, field: str) -> int | None:
-    """A VmRSS/VmHWM-style field of /proc/PID/status, in KiB."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) if match else None
 
 
 class Daemon:
@@ -127,18 +118,6 @@ def raise_own_descriptor_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of process C{pid} so far, or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # utime and stime are fields 14 and 15 of stat(5); the command name
-    # before them, in parentheses, may itself hold spaces.
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_sampler(pid: int | None) -> CpuSample:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return (cpu_seconds(pid) if pid else None), usage.ru_utime + usage.ru_stime
@@ -159,28 +138,52 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
     """One run as the arguments say; the report. BenchmarkError if it fails."""
     raise_own_descriptor_limit()
     daemon = None
-    if arguments.target:
-        host, port = arguments.target
-        pid = arguments.server_pid
-    else:
-        daemon = Daemon(arguments.daemon_option, web=bool(arguments.web_share))
-        host, port, pid = "127.0.0.1", daemon.port, daemon.process.pid
-    plan = plan_of(arguments, host, port)
-    if plan.web_share and arguments.target:
-        plan.web_host, plan.web_port = arguments.web_target
-    elif plan.web_share:
-        assert daemon is not None
-        plan.web_host, plan.web_port = host, daemon.web_port
+    # Linked daemons: started (--nodes), or given (several --target).
+    nodes = None
+    if arguments.nodes:
+        nodes = start_nodes(arguments.nodes, arguments.daemon_option, Daemon, progress)
+    elif len(arguments.targets) > 1:
+        nodes = given_nodes(arguments.targets, arguments.server_pids)
+    linked: dict[str, Any] = {}
     try:
+        if nodes is not None:
+            (host, port), pid = nodes.targets[0], None
+        elif arguments.target:
+            host, port = arguments.target
+            pid = arguments.server_pid
+        else:
+            daemon = Daemon(arguments.daemon_option, web=bool(arguments.web_share))
+            host, port, pid = "127.0.0.1", daemon.port, daemon.process.pid
+        plan = plan_of(arguments, host, port)
+        if nodes is not None:
+            plan.targets = list(nodes.targets)
+        if plan.web_share and arguments.target:
+            plan.web_host, plan.web_port = arguments.web_target
+        elif plan.web_share:
+            assert daemon is not None
+            plan.web_host, plan.web_port = host, daemon.web_port
         rss_before = status_kib(pid, "VmRSS") if pid else None
-        result = _run_loop(run_load(plan, progress, lambda: cpu_sampler(pid)))
+        sample = nodes.sample if nodes else lambda: cpu_sampler(pid)
+        result = _run_loop(run_load(plan, progress, sample))
         rss_after = status_kib(pid, "VmRSS") if pid else None
         peak = status_kib(pid, "VmHWM") if pid else None
+        if nodes is not None:
+            peaks = nodes.peaks()
+            peak = None if None in peaks else sum(p or 0 for p in peaks)
+            linked = nodes.report(result, peaks)
     finally:
         if daemon is not None:
             daemon.stop()
+        if nodes is not None:
+            nodes.stop()
+    if nodes is not None and nodes.redis is not None:
+        label = f"twisted_chat, {len(nodes.targets)} linked"
+    elif nodes is not None:
+        label = " + ".join(nodes.names)
+    else:
+        label = "twisted_chat" if daemon else where(host, port)
     report = {
-        "label": arguments.label or ("twisted_chat" if daemon else where(host, port)),
+        "label": arguments.label or label,
         "plan": vars(plan),
         "connect": {
             "connected": result.connected,
@@ -203,6 +206,7 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
         "load_cpu_percent": result.cpu_percent[1],
         "load_cpu_seconds": result.cpu_seconds[1],
         **analyse(result),
+        **linked,
     }
     return report
 
@@ -259,6 +263,7 @@ def table(report: dict[str, Any]) -> str:
             if (early := EARLY_STOPS.get(report["stopped_by"]))
             else []
         ),
+        *table_rows(report),
         ("deliveries/s", f"{report['deliveries_per_second']:,}"),
         (
             "latency p50/p99/max",
@@ -326,9 +331,16 @@ def _room_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
 ASTRAY = ("lost", "duplicate", "out_of_order", "corrupt", "foreign")
 
 
+def _interrupted(number: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """The command; exits 2 on bad arguments, 1 with one line if a run fails."""
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    # Stopped from outside, it still stops what it started (by PID).
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGHUP, _interrupted)
     try:
         report = run(arguments)
         if arguments.json == "-":

@@ -24,8 +24,8 @@ from twisted_chat.benchmark.clients import (
     LoadClient,
     Recording,
 )
-from twisted_chat.benchmark.connect import connect_all
 from twisted_chat.benchmark.errors import BenchmarkError, describe, one_line
+from twisted_chat.benchmark.spread import connect_spread, seen_everywhere
 from twisted_chat.text import NOW_IN
 
 #: CPU seconds used so far: (the server's, or None if unknown; ours).
@@ -75,6 +75,9 @@ class LoadPlan:
     web_share: float = 0.0
     web_host: str = ""
     web_port: int = 0
+    #: Linked daemons the clients are spread over, as (host, port)
+    #: (L{twisted_chat.benchmark.spread}); empty: host:port alone.
+    targets: list[tuple[str, int]] = field(default_factory=list)
 
 
 def room_of(client: int, rooms: int) -> int:
@@ -222,18 +225,31 @@ def _last_line(heard: bytes) -> str:
     return lines[-1][:200] if lines else ""
 
 
-async def _barrier(clients: list[LoadClient], rooms: int, deadline: float) -> None:
+async def _barrier(
+    clients: list[LoadClient],
+    rooms: int,
+    deadline: float,
+    node: int = 0,
+    nodes: int = 1,
+) -> None:
     """
     Until every client has seen a probe line from its room (the first
-    client of each room sends them), so all are in their rooms; a
-    BenchmarkError if the server closes any connection first, or at the
+    client of each room on C{node} of C{nodes} sends them, see
+    L{twisted_chat.benchmark.spread.node_of}), so all are in their rooms;
+    a BenchmarkError if the server closes any connection first, or at the
     deadline.
     """
     token = os.urandom(4).hex().encode()
     groups = [clients[room::rooms] for room in range(rooms)]
+    # The j-th client of a room is on node j mod nodes.
+    groups = [
+        [group[node], *group[:node], *group[node + 1 :]] if node < len(group) else group
+        for group in groups
+    ]
     for room, group in enumerate(groups):
         for client in group:
             client.probe = probe_line(token, room).rstrip(b"\n")
+            client.probed = False
     while True:
         probing = [
             (room, group)
@@ -324,14 +340,13 @@ async def run_load(
     """
     deadline = time.monotonic() + plan.timeout
     started = time.monotonic()
+    targets = plan.targets or [(plan.host, plan.port)]
     if plan.web_share:
         from twisted_chat.benchmark.websocket import connect_mixed
 
         connected = await connect_mixed(plan, deadline)
     else:
-        connected = await connect_all(
-            plan.host, plan.port, plan.clients, LoadClient, deadline
-        )
+        connected = await connect_spread(targets, plan.clients, plan.rooms, deadline)
     clients = connected.clients
     phase = (
         "joining the rooms"
@@ -352,7 +367,15 @@ async def run_load(
         if plan.rooms > 1:
             await _join_rooms(clients, plan.rooms, deadline, progress)
             phase = "waiting for every client to hear its room"
+        if len(targets) > 1:
+            phase = "waiting for every node to list every client"
+            await seen_everywhere(clients, targets, plan.rooms, deadline, progress)
+            phase = "waiting for every client to hear every node"
         await _barrier(clients, plan.rooms, deadline)
+        for node in range(1, len(targets)):
+            # Each room's probe lines from a client on each node in turn:
+            # they reach the other nodes' clients through the link.
+            await _barrier(clients, plan.rooms, deadline, node, len(targets))
         if progress:
             progress(
                 "all clients are in the room; sending"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import resource
+import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,10 @@ MIB = 1024**2
 #: analysis holds every delivery's latency, and a reader's stamps at a time.
 PEAK_PER_RECORDED = 1.7
 DEFAULT_LINES = 2000
+#: The most daemons --nodes starts.
+MOST_NODES = 16
+#: What --nodes gives each daemon itself (L{twisted_chat.benchmark.nodes}).
+LINK_OPTIONS = ("--redis", "--node-name", "--metrics")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -152,8 +157,27 @@ def build_parser() -> OneLineParser:
         ),
     )
     add = parser.add_argument
-    add("--target", metavar="HOST:PORT", type=target, help="an already running server")
-    add("--server-pid", type=process_id, help="its process, for memory and CPU")
+    add(
+        "--target",
+        metavar="HOST:PORT",
+        type=target,
+        action="append",
+        help="an already running server; repeated, linked daemons to spread "
+        "the clients over",
+    )
+    add(
+        "--server-pid",
+        type=process_id,
+        action="append",
+        help="its process, for memory and CPU (with several --target, one each)",
+    )
+    add(
+        "--nodes",
+        type=whole(1, MOST_NODES),
+        metavar="K",
+        help="start a redis-server and K daemons linked through it, and "
+        "spread the clients over them",
+    )
     add("--label", default="", help="a name for this run in the report")
     add("-n", "--clients", type=whole(2), default=100)
     add("-s", "--senders", type=whole(1, MOST_SENDERS), default=10)
@@ -231,6 +255,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     """The arguments, every one and every combination checked (see the module)."""
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    # Every --target and --server-pid; the first, as one target has them.
+    arguments.targets = arguments.target or []
+    arguments.server_pids = arguments.server_pid or []
+    arguments.target = arguments.targets[0] if arguments.targets else None
+    arguments.server_pid = arguments.server_pids[0] if arguments.server_pids else None
     if arguments.duration is None:
         arguments.duration = 0.0
         if arguments.lines is None:
@@ -260,6 +289,7 @@ def _plan(arguments: argparse.Namespace) -> LoadPlan:
         memory=arguments.memory * MIB,
         rooms=arguments.rooms,
         web_share=arguments.web_share,
+        targets=list(arguments.targets) if len(arguments.targets) > 1 else [],
     )
 
 
@@ -285,7 +315,7 @@ def _problem(arguments: argparse.Namespace, plan: LoadPlan) -> str | None:
             f"--nonreaders ({nonreaders}) must leave at least 2 of "
             f"-n/--clients ({clients}) reading"
         )
-    problem = _rooms_problem(plan)
+    problem = _rooms_problem(plan) or _nodes_problem(arguments)
     if problem:
         return problem
     if plan.duration and plan.duration >= plan.timeout:
@@ -297,6 +327,8 @@ def _problem(arguments: argparse.Namespace, plan: LoadPlan) -> str | None:
         return f"--rate x --duration must stay under {MOST_LINES:,} lines a sender"
     if arguments.web_target is not None and arguments.target is None:
         return "--web-target goes with --target (the started daemon's is known)"
+    if plan.web_share and (arguments.nodes or len(arguments.targets) > 1):
+        return "--web-share takes one daemon: not --nodes, nor several --target"
     if plan.web_share and arguments.target is not None and not arguments.web_target:
         return "--web-share with --target needs --web-target (where its page is)"
     if arguments.target is None:
@@ -312,6 +344,39 @@ def _problem(arguments: argparse.Namespace, plan: LoadPlan) -> str | None:
     elif arguments.daemon_option:
         return "--daemon-option is for the daemon it starts, not for --target"
     return _descriptor_problem(clients) or _memory_problem(plan)
+
+
+def _nodes_problem(arguments: argparse.Namespace) -> str | None:
+    """Why the clients cannot be spread over these daemons, or None."""
+    targets, pids, nodes = arguments.targets, arguments.server_pids, arguments.nodes
+    if nodes is not None and targets:
+        return "--nodes starts its own daemons: give --nodes or --target, not both"
+    if len(set(targets)) < len(targets):
+        return "each --target must be another daemon (one is given twice)"
+    if targets and pids and len(pids) != len(targets):
+        return (
+            f"give one --server-pid for each --target, in the same order "
+            f"({len(targets)} --target, {len(pids)} --server-pid)"
+        )
+    spread = nodes or len(targets)
+    if spread > arguments.clients:
+        how = f"--nodes ({nodes})" if nodes else f"{spread} --target"
+        return (
+            f"{how} needs a client on every daemon: -n/--clients "
+            f"({arguments.clients}) must be at least {spread}"
+        )
+    if nodes is None:
+        return None
+    for option in arguments.daemon_option:
+        name = option.replace("=", " ").split()[0] if option.strip() else ""
+        if name in LINK_OPTIONS:
+            return f"--daemon-option={name} is set by --nodes for each daemon"
+    if shutil.which("redis-server") is None:
+        return (
+            "--nodes needs redis-server, and there is none on PATH "
+            "(apt-get install redis-server)"
+        )
+    return None
 
 
 def _rooms_problem(plan: LoadPlan) -> str | None:

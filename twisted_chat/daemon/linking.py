@@ -107,6 +107,7 @@ def linking_from(
     bus = RedisBus(link, PREFIX)
     chat = LinkedChat(hub, bus, node, reactor, expiry, instance=instance)
     store.forward = chat.save_record
+    services.throttle.never_stuck.add(BACKLOG)
     chat.outbox.on_backlog = lambda waiting, moved: services.throttle.queued(
         BACKLOG, waiting, moved
     )

@@ -59,6 +59,10 @@ class ReadThrottle:
         self._bytes: dict[Hashable, int] = {}
         self._waiting_since: dict[Hashable, float] = {}
         self._stuck: set[Hashable] = set()
+        #: Keys that hold the room back however long they wait (the link to
+        #: Redis: what waits there is the daemon's own memory, not a
+        #: client's that the output cap deals with).
+        self.never_stuck: set[Hashable] = set()
         #: Bytes queued by connections that are not stuck.
         self._total = 0
         self._paused = False
@@ -142,7 +146,7 @@ class ReadThrottle:
         newly_stuck = [
             key
             for key, since in self._waiting_since.items()
-            if since <= limit and key not in self._stuck
+            if since <= limit and key not in self._stuck and key not in self.never_stuck
         ]
         if newly_stuck:
             log.info(
