@@ -27,6 +27,7 @@ from twisted_chat.backplane.arrivals import Arrivals
 from twisted_chat.backplane.bus import Bus, Snapshot
 from twisted_chat.backplane.guests import GuestNumbers
 from twisted_chat.backplane.outbox import Outbox
+from twisted_chat.backplane.rejoin import reclaim, roster
 from twisted_chat.core import events
 from twisted_chat.core.hub import Hub
 from twisted_chat.core.peers import RemoteMember
@@ -397,55 +398,16 @@ class LinkedChat:
         """
         hub = self.hub
         for member in hub.local_members():
-            self._reclaim(member)
+            reclaim(self, member)
         self._op("hello")
         self.announce()
         if self._told_down:
             self._told_down = False
             hub.notice_everyone(LINK_BACK)
 
-    def _reclaim(self, member: Member) -> None:
-        name = member.name
-        hub = self.hub
-        account = hub.moderation.account(name) if hub.accounts.enabled else None
-        if account is not None and member.account != account.key:
-            hub.rename_to_guest(member)
-            hub.tell(
-                member,
-                events.Notice(f"{name} is registered: you are {member.name} now."),
-            )
-            return
-
-        def claimed(won: bool) -> None:
-            if not won and member in hub and member.name == name:
-                hub.rename_to_guest(member)
-                hub.tell(
-                    member,
-                    events.Notice(
-                        f"{name} was taken on another server while the link "
-                        f"was down: you are {member.name} now."
-                    ),
-                )
-
-        self.claim(member, name, claimed)
-
     def announce(self) -> None:
         """Tell the other daemons everyone here (they replace what they knew)."""
-        self._op("roster", self.roster())
-
-    def roster(self) -> list[list[Any]]:
-        """Everyone here, as the other daemons need to know them."""
-        hub = self.hub
-        return [
-            [
-                self.ident(m),
-                m.name,
-                m.account,
-                m.address,
-                [room.name for room in hub.rooms_of(m)],
-            ]
-            for m in hub.local_members()
-        ]
+        self._op("roster", roster(self))
 
     def _tick(self) -> None:
         now = self.clock.seconds()
