@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -212,9 +213,9 @@ class Hub(RoomsOfHub, LinkedHub):
 
     def say(self, member: Member, lines: Sequence[str]) -> None:
         """Relay C{lines} from C{member} to everyone else in its room."""
-        if self._claiming and member in self._claiming:
-            texts = tuple(lines)
-            self._claiming[member].append(lambda: self.say(member, texts))
+        if self._claiming and self.hold(
+            member, partial(self.say, member, tuple(lines))
+        ):
             return
         room = self.room_of(member)
         if room is None or not lines or self.muted(member, room):
@@ -223,28 +224,27 @@ class Hub(RoomsOfHub, LinkedHub):
         self.lines_relayed += len(texts)
         self.deliveries += len(texts) * (len(room) - 1)
         self.turn.to_room(room, events.Said(member.name, texts), exclude=member)
-        peers = self.peers
-        if peers is not None:
-            peers.said(member, room, texts)
-            if peers.orders_history:
-                return
-        self.keeper.record(room, "said", member.name, texts, self._rooms.values())
+        if self.peers is not None:
+            self.peers.said(member, room, texts)
+        self._record(room, "said", member.name, texts)
 
     def act(self, member: Member, action: str) -> None:
         """Relay an action (C{/me waves}) to everyone else in its room."""
-        if self._claiming and member in self._claiming:
-            self._claiming[member].append(lambda: self.act(member, action))
+        if self._claiming and self.hold(member, lambda: self.act(member, action)):
             return
         room = self.room_of(member)
         if room is None or self.muted(member, room):
             return
         self.turn.to_room(room, events.Acted(member.name, action), exclude=member)
-        peers = self.peers
-        if peers is not None:
-            peers.acted(member, room, action)
-            if peers.orders_history:
-                return
-        self.keeper.record(room, "acted", member.name, (action,), self._rooms.values())
+        if self.peers is not None:
+            self.peers.acted(member, room, action)
+        self._record(room, "acted", member.name, (action,))
+
+    def _record(self, room: Room, kind: str, name: str, texts: tuple[str, ...]) -> None:
+        # Linked, the peers hand what was said here back in the one order
+        # every daemon keeps, and it is recorded then.
+        if self.peers is None or not self.peers.orders_history:
+            self.keeper.record(room, kind, name, texts, self._rooms.values())
 
     def hold(self, member: Member, action: Callable[[], None]) -> bool:
         """
