@@ -20,6 +20,7 @@ import pytest
 
 from tests.redis_server import RedisServer
 from tests.support import ChatDaemon, run_command
+from tests.test_benchmark_options import assert_refused
 from twisted_chat.benchmark import options
 from twisted_chat.benchmark.nodes import table_rows
 from twisted_chat.benchmark.options import parse_arguments
@@ -184,12 +185,7 @@ REFUSED = [
 def test_nodes_that_cannot_be_spread_over_are_one_line_and_status_2(
     arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        parse_arguments(arguments)
-    assert exited.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.err == f"{PROG}: error: {message}\n"
-    assert captured.out == ""
+    assert_refused(arguments, message, capsys)
 
 
 @pytest.mark.parametrize(("targets", "pids"), [(2, 3), (2, 1), (1, 2)])

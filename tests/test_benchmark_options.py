@@ -103,16 +103,23 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("arguments", "message"), REFUSED)
-def test_a_bad_argument_is_one_line_and_status_2(
+def assert_refused(
     arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """C{arguments} are refused with C{message} alone on stderr, status 2."""
     with pytest.raises(SystemExit) as exited:
         parse_arguments(arguments)
     assert exited.value.code == 2
     captured = capsys.readouterr()
     assert captured.err == f"{PROG}: error: {message}\n"
     assert captured.out == ""
+
+
+@pytest.mark.parametrize(("arguments", "message"), REFUSED)
+def test_a_bad_argument_is_one_line_and_status_2(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_refused(arguments, message, capsys)
 
 
 def test_the_command_refuses_before_starting_anything(tmp_path: Path) -> None:

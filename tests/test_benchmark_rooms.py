@@ -20,6 +20,7 @@ import pytest
 
 from tests.support import run_command
 from tests.test_benchmark_analysis import SIZE, recorded, stamp
+from tests.test_benchmark_options import assert_refused
 from twisted_chat import text
 from twisted_chat.benchmark.analysis import analyse
 from twisted_chat.benchmark.load import (
@@ -60,12 +61,7 @@ REFUSED = [
 def test_rooms_that_cannot_be_filled_are_one_line_and_status_2(
     arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        parse_arguments(arguments)
-    assert exited.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.err == f"{PROG}: error: {message}\n"
-    assert captured.out == ""
+    assert_refused(arguments, message, capsys)
 
 
 @pytest.mark.parametrize(
